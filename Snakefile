@@ -1,0 +1,20 @@
+# l2l: Label2Label benchmark pipeline. Thin entry point; the rules live in workflow/rules/.
+# `snakemake --cores 8 all` runs the embedded demo configured in config/config.yaml.
+
+import os
+
+
+# Resolved against the Snakefile, so `--directory` and `--configfile` overrides work from anywhere.
+configfile: os.path.join(workflow.basedir, "config/config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

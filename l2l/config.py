@@ -1,0 +1,187 @@
+"""The resolved configuration of one training run.
+
+Snakemake's config describes a whole experiment grid; every train job receives
+one point of that grid as a nested dict, which is resolved here against the
+defaults below and written beside the run's outputs (detectron2 style), so a
+run can be reproduced from that file and the recorded code version alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from l2l.errors import UserError
+
+METHODS = ("fc_head", "aqn", "label2label")
+MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
+
+
+@dataclass
+class ModelConfig:
+    aqn_layers: int = 1  # L, Transformer decoder layers of the attribute query network
+    mlm_layers: int = 2  # D, Transformer decoder layers of the IC-MLM
+    num_heads: int = 4
+    ffn_dim: int = 2048
+    dropout: float = 0.1
+    mask_ratio: float = 0.1  # alpha
+    mask_strategy: str = "attribute_specific"
+    mlm_weight: float = 1.0  # lambda in eq. 4
+    projection_dim: int | None = None  # None: d = backbone channels
+    pretrained: bool = False  # ImageNet weights through torchvision's weights API
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    optimizer: str = "adamw"  # sgd | adamw
+    lr: float = 1e-3
+    head_lr: float | None = None  # None: same as lr
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # cosine | plateau | none
+    plateau_patience: int = 4
+    grad_clip: float | None = None
+    loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
+    selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
+    device: str = "cpu"
+    threads: int = 1
+    num_workers: int = 0
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
+    image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
+    augment: list[str] = field(default_factory=list)  # any of: hflip
+    train_splits: list[str] = field(default_factory=lambda: ["train"])
+    val_split: str | None = "val"
+    test_split: str = "test"
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = "sqlite:///results/mlflow.db"
+    experiment: str = "l2l"
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    method: str = "label2label"
+    backbone: str = "small_cnn"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """Short hash of everything that changes the numbers (tracking excluded)."""
+        d = self.to_dict()
+        d.pop("tracking")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def flat_params(self) -> dict[str, str]:
+        """Dotted key → value, for MLflow params."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+        d = self.to_dict()
+        d.pop("tracking")
+        walk("", d)
+        return out
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise UserError(f"config section '{where}' must be a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise UserError(
+            f"unknown config key(s) {', '.join(where + '.' + k if where else k for k in unknown)}; "
+            f"valid keys{' in ' + where if where else ''}: {', '.join(known)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        sub = _SECTIONS.get((cls, name))
+        kwargs[name] = _build(sub, value, f"{where}.{name}" if where else name) if sub else value
+    return cls(**kwargs)
+
+
+_SECTIONS = {
+    (RunConfig, "model"): ModelConfig,
+    (RunConfig, "train"): TrainConfig,
+    (RunConfig, "data"): DataConfig,
+    (RunConfig, "tracking"): TrackingConfig,
+}
+
+
+def _check(cfg: RunConfig) -> None:
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise UserError(msg)
+
+    need(cfg.method in METHODS, f"unknown method '{cfg.method}'; choose one of {', '.join(METHODS)}")
+    m, t = cfg.model, cfg.train
+    need(0.0 <= m.mask_ratio <= 1.0, f"model.mask_ratio (alpha) must be in [0, 1], got {m.mask_ratio}")
+    need(m.mask_strategy in MASK_STRATEGIES,
+         f"unknown model.mask_strategy '{m.mask_strategy}'; choose one of {', '.join(MASK_STRATEGIES)}")
+    need(m.aqn_layers >= 1 and m.mlm_layers >= 1, "model.aqn_layers and model.mlm_layers must be >= 1")
+    need(m.mlm_weight >= 0, f"model.mlm_weight (lambda) must be >= 0, got {m.mlm_weight}")
+    need(t.epochs >= 1, f"train.epochs must be >= 1, got {t.epochs}")
+    need(t.optimizer in ("sgd", "adamw"), f"train.optimizer must be sgd or adamw, got '{t.optimizer}'")
+    need(t.scheduler in ("cosine", "plateau", "none"),
+         f"train.scheduler must be cosine, plateau or none, got '{t.scheduler}'")
+    need(t.selection in ("best_val", "last", "best_test"),
+         f"train.selection must be best_val, last or best_test, got '{t.selection}'")
+    need(t.loss_weighting in ("none", "pa100k"),
+         f"train.loss_weighting must be none or pa100k, got '{t.loss_weighting}'")
+    need(t.selection != "best_val" or cfg.data.val_split is not None,
+         "train.selection=best_val needs data.val_split; set selection: last for datasets without val")
+    need(len(cfg.data.image_size) == 2, "data.image_size must be [height, width]")
+
+
+def resolve(data: dict[str, Any]) -> RunConfig:
+    """Defaults ← ``data``; raise :class:`UserError` naming the bad key and the valid choices."""
+    cfg = _build(RunConfig, dict(data), "")
+    _check(cfg)
+    return cfg
+
+
+def with_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) to a resolved config."""
+    import yaml
+
+    d = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override '{item}' is not key=value (e.g. model.mask_ratio=0.2)")
+        key, raw = item.split("=", 1)
+        node = d
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise UserError(f"override '{item}': '{p}' is not a config section")
+            node = node[p]
+        node[parts[-1]] = yaml.safe_load(raw)
+    return resolve(d)
+
+
+def replace(cfg: RunConfig, **changes: Any) -> RunConfig:
+    return dataclasses.replace(cfg, **changes)

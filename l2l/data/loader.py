@@ -1,0 +1,71 @@
+"""The one loader for every prepared dataset: images as normalized tensors, labels with unknowns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from l2l.data.format import PreparedDataset
+from l2l.errors import UserError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+AUGMENTATIONS = ("hflip",)
+
+
+def read_image(path) -> Image.Image:
+    """Decode to RGB or raise a UserError naming the file (a corrupt image must not kill a run late)."""
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UserError(f"{path}: image cannot be decoded ({e}); replace or remove it and re-run prepare") from e
+
+
+def build_transform(image_size: Sequence[int], augment: Sequence[str], train: bool) -> v2.Compose:
+    unknown = sorted(set(augment) - set(AUGMENTATIONS))
+    if unknown:
+        raise UserError(f"unknown augmentation(s) {unknown} in data.augment; available: {AUGMENTATIONS}")
+    steps: list = [v2.Resize(list(image_size), antialias=True)]
+    if train and "hflip" in augment:
+        steps.append(v2.RandomHorizontalFlip())
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    return v2.Compose(steps)
+
+
+class AttributeImageDataset(Dataset):
+    """(image tensor, label vector) pairs of one or more splits; labels use -1 for unknown.
+
+    With ``preload`` every image is decoded once into a uint8 tensor, which makes
+    small datasets (the embedded one) cost no decoding per epoch.
+    """
+
+    def __init__(self, data: PreparedDataset, splits: str | list[str], image_size: Sequence[int],
+                 augment: Sequence[str] = (), train: bool = False, preload: bool = False) -> None:
+        self.data = data
+        self.index = data.indices(splits)
+        if len(self.index) == 0:
+            raise UserError(f"{data.root / 'labels.csv'}: split(s) {splits} have no images; "
+                            f"check data.train_splits / val_split / test_split")
+        self.labels = torch.from_numpy(data.labels[self.index].astype(np.float32))
+        self.transform = build_transform(image_size, augment, train)
+        self._cache = None
+        if preload:
+            self._cache = torch.stack([self._decode(i) for i in range(len(self.index))])
+
+    def _decode(self, i: int) -> torch.Tensor:
+        img = read_image(self.data.root / self.data.images[self.index[i]])
+        t = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
+        return v2.functional.resize(t, list(self.transform.transforms[0].size), antialias=True)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img = self._cache[i] if self._cache is not None else self._decode(i)
+        return self.transform(img), self.labels[i]

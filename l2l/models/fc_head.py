@@ -1,0 +1,18 @@
+"""FC Head baseline: global average pooling and one linear layer with M outputs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FCHead(nn.Module):
+    prediction_key = "fc"
+
+    def __init__(self, dim: int, num_attributes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, num_attributes)
+        self.loss_weights = {"fc": 1.0}
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"fc": self.fc(features.mean(dim=(2, 3)))}

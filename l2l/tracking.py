@@ -1,0 +1,170 @@
+"""MLflow logging: the only module that imports mlflow.
+
+Parallel train jobs share one sqlite store. SQLite allows one writer at a time and
+MLflow's schema set-up and experiment creation race when several processes start
+together, so for sqlite URIs every MLflow call holds an exclusive ``fcntl`` lock on
+``<db>.lock`` and is retried on "database is locked". A tracking server
+(``MLFLOW_TRACKING_URI=http://...``) serialises writes itself and takes no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def resolve_uri(configured: str) -> str:
+    """``MLFLOW_TRACKING_URI`` wins over the config, so one env var redirects a whole pipeline."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def git_commit() -> str:
+    """HEAD of the code's checkout, with '-dirty' when it has uncommitted changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Tracker:
+    """One MLflow run. Create with :meth:`start`; every call is locked and retried for sqlite."""
+
+    def __init__(self, uri: str, run_id: str, experiment_id: str) -> None:
+        self.uri, self.run_id, self.experiment_id = uri, run_id, experiment_id
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def _call(self, fn: Callable[[], T], retries: int = 20) -> T:
+        for attempt in range(retries):
+            try:
+                with _store_lock(self.uri):
+                    return fn()
+            except Exception as e:  # sqlalchemy OperationalError is wrapped by MlflowException
+                if "locked" not in str(e).lower() or attempt == retries - 1:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def start(cls, uri: str, experiment: str, run_name: str, tags: Mapping[str, str],
+              params: Mapping[str, str], run_id: str | None = None) -> "Tracker":
+        """Open ``run_id`` if given and present (a resumed job), else create a new run."""
+        tracker = cls(uri, "", "")
+        tracker.experiment_id = tracker._call(lambda: get_or_create_experiment(tracker.client, experiment, uri))
+        if run_id:
+            tracker.run_id = run_id
+            tracker._call(lambda: tracker.client.update_run(run_id, status="RUNNING"))
+            return tracker
+        run = tracker._call(lambda: tracker.client.create_run(tracker.experiment_id, tags=dict(tags),
+                                                              run_name=run_name))
+        tracker.run_id = run.info.run_id
+        tracker.log_params(params)
+        return tracker
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self._call(lambda chunk=items[i:i + 100]: self.client.log_batch(self.run_id, params=chunk))
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self._call(lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        self._call(lambda: self.client.log_batch(self.run_id, metrics=items))
+
+    def log_artifact(self, path: str | Path) -> None:
+        self._call(lambda: self.client.log_artifact(self.run_id, str(path)))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self._call(lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of a sqlite store live beside the db (``<dir>/mlartifacts``), not in the cwd."""
+    db = sqlite_path(uri)
+    return (db.resolve().parent / "mlartifacts" / experiment).as_uri() if db else None
+
+
+def get_or_create_experiment(client: Any, name: str, uri: str) -> str:
+    """Survives the race of several jobs creating the same experiment at once."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=default_artifact_location(uri, name))
+    except MlflowException:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def ensure_experiment(uri: str, name: str) -> str:
+    """Create the store and experiment once, before parallel jobs start (used by a local rule)."""
+    tracker = Tracker(uri, "", "")
+    return tracker._call(lambda: get_or_create_experiment(tracker.client, name, uri))
+
+
+def list_runs(uri: str, experiment: str) -> list[Any]:
+    """Every run of an experiment (all pages), for tests and aggregation checks."""
+    tracker = Tracker(uri, "", "")
+    exp = tracker._call(lambda: tracker.client.get_experiment_by_name(experiment))
+    if exp is None:
+        return []
+    runs, token = [], None
+    while True:
+        page = tracker._call(lambda: tracker.client.search_runs([exp.experiment_id], max_results=1000,
+                                                                page_token=token))
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs

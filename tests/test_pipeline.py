@@ -1,0 +1,81 @@
+"""End-to-end: the real Snakemake pipeline on a tiny config, checked through its table and MLflow store."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from l2l.tracking import list_runs
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def _config(tmp_path, **extra):
+    cfg = {
+        "experiment": "tiny",
+        "results_dir": str(tmp_path / "results"),
+        "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
+        "dataset": {"name": "tiny", "embedded": {"n_train": 64, "n_val": 24, "n_test": 32}},
+        "seeds": [0, 1],
+        "model": {"ffn_dim": 32},
+        "train": {"epochs": 1, "batch_size": 32},
+        **extra,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(tmp_path, config, *args):
+    return subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(config), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = _config(tmp_path)
+    res = _run(tmp_path, config, "--cores", "2", "all")
+    assert res.returncode == 0, res.stderr[-3000:]
+    exp = tmp_path / "results" / "tiny"
+    table = pd.read_csv(exp / "table.csv")
+    assert list(table["method"]) == ["fc_head", "aqn", "label2label"]
+    assert list(table["n"]) == [2, 2, 2]
+    assert table["error_mean"].between(0, 100).all()
+    assert "± " in (exp / "table.md").read_text()
+    assert (exp / "error.png").stat().st_size > 1000
+    for log in (exp / "logs" / "train").rglob("*.log"):
+        assert "test error" in log.read_text()
+
+    runs = list_runs(f"sqlite:///{tmp_path}/results/mlflow.db", "tiny")
+    assert len(runs) == 6
+    assert all(r.info.status == "FINISHED" for r in runs)
+    names = sorted(r.info.run_name for r in runs)
+    assert names[0] == "tiny/aqn/small_cnn/base/seed0"
+    assert {r.data.tags["wildcard.method"] for r in runs} == {"fc_head", "aqn", "label2label"}
+    assert all("test_error" in r.data.metrics for r in runs)
+
+    again = _run(tmp_path, config, "--cores", "2", "all")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"methods": ["fc_head", "mlp"]}, "mlp"),
+    ({"model": {"mask_ratio": 1.5}}, "1.5"),
+])
+def test_invalid_config_fails_before_any_job(tmp_path, bad, message):
+    res = _run(tmp_path, _config(tmp_path, **bad), "--cores", "1", "-n")
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "ValidationError" in out and message in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_is_clean():
+    res = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert "Congratulations, your workflow is in a good condition" in res.stdout + res.stderr
