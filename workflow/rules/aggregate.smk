@@ -7,7 +7,7 @@ localrules:
 
 rule aggregate:
     input:
-        run_metrics(),
+        grid_metrics(),
     output:
         md=f"{EXP_DIR}/table.md",
         csv=f"{EXP_DIR}/table.csv",

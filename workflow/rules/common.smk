@@ -12,35 +12,49 @@ RESULTS = config["results_dir"]
 EXPERIMENT = config["experiment"]
 EXP_DIR = f"{RESULTS}/{EXPERIMENT}"
 LOGS = f"{EXP_DIR}/logs"
-DATASET = config["dataset"]["name"]
-DATASET_DIR = f"{RESULTS}/datasets/{DATASET}"
-RUN_DIR = f"{EXP_DIR}/runs/{DATASET}/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}"
+DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
+RUN_DIR = f"{EXP_DIR}/runs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}"
 TRACKING_MARKER = f"{EXP_DIR}/mlflow_experiment.json"
+
+if config["dataset"] not in config["datasets"]:
+    raise ValueError(
+        f"config: dataset '{config['dataset']}' is not a key of datasets "
+        f"({', '.join(config['datasets'])}); add it there or pick one of those"
+    )
 
 
 wildcard_constraints:
+    dataset="|".join(config["datasets"]),
     method="|".join(["fc_head", "aqn", "label2label"]),
     seed=r"\d+",
     variant=r"[A-Za-z0-9_.=-]+",
 
 
-def variants():
-    """Variant name -> overrides of the shared run config. 'base' is the config as written."""
-    return {"base": {}}
+def datasets_of_source(source):
+    """Regex alternation of the dataset names with this source (constrains a dataset rule's wildcard)."""
+    names = [n for n, d in config["datasets"].items() if d["source"] == source]
+    return "|".join(names) if names else "^$"
 
 
-def run_dirs():
-    return expand(
-        RUN_DIR,
-        backbone=config["backbones"],
-        method=config["methods"],
-        variant=list(variants()),
-        seed=config["seeds"],
-    )
+def dataset_meta(wildcards):
+    return f"{RESULTS}/datasets/{wildcards.dataset}/meta.yaml"
 
 
-def run_metrics():
-    return [f"{d}/metrics.json" for d in run_dirs()]
+def variant_overrides(variant):
+    """Variant name -> overrides of the run config. 'base' is the config as written."""
+    if variant == "base":
+        return {}
+    raise ValueError(f"unknown variant '{variant}'")
+
+
+def run_dirs(dataset, methods, backbones, seeds, variants=("base",)):
+    return expand(RUN_DIR, dataset=dataset, backbone=backbones, method=methods, variant=variants, seed=seeds)
+
+
+def grid_metrics():
+    """metrics.json of every run of the default grid."""
+    dirs = run_dirs(config["dataset"], config["methods"], config["backbones"], config["seeds"])
+    return [f"{d}/metrics.json" for d in dirs]
 
 
 def all_targets():
@@ -55,17 +69,18 @@ def _merge(base, overrides):
 
 
 def run_config(wildcards):
-    """The nested RunConfig dict of one train job (l2l resolves defaults and writes it to the run folder)."""
+    """The nested RunConfig dict of one train job: shared settings <- dataset recipe <- variant."""
     cfg = {
         "method": wildcards.method,
         "backbone": wildcards.backbone,
         "seed": int(wildcards.seed),
         "model": config["model"],
         "train": config["train"],
-        "data": {**config["data"], "path": DATASET_DIR},
+        "data": {**config["data"], "path": f"{RESULTS}/datasets/{wildcards.dataset}"},
         "tracking": {"uri": config["tracking_uri"], "experiment": EXPERIMENT},
     }
-    return _merge(cfg, variants()[wildcards.variant])
+    cfg = _merge(cfg, config["recipes"].get(wildcards.dataset, {}))
+    return _merge(cfg, variant_overrides(wildcards.variant))
 
 
 def run_config_arg(wildcards):
@@ -74,13 +89,21 @@ def run_config_arg(wildcards):
 
 def run_tags_arg(wildcards):
     tags = {f"wildcard.{k}": v for k, v in wildcards.items()}
-    tags["run_name"] = f"{DATASET}/{wildcards.method}/{wildcards.backbone}/{wildcards.variant}/seed{wildcards.seed}"
+    tags["run_name"] = "/".join(
+        [wildcards.dataset, wildcards.method, wildcards.backbone, wildcards.variant, f"seed{wildcards.seed}"]
+    )
     return " ".join(f"--tag {shlex.quote(f'{k}={v}')}" for k, v in tags.items())
 
 
 def output_dir(wildcards, output):
     """Folder of a rule's first output (derived, not hard-coded, so remote storage works)."""
     return os.path.dirname(output[0])
+
+
+def embedded_args(wildcards):
+    """CLI options of `l2l generate` for the settings this dataset gives (the rest: l2l's defaults)."""
+    settings = config["datasets"][wildcards.dataset].get("embedded", {})
+    return " ".join(f"--{key.replace('_', '-')} {int(value)}" for key, value in settings.items())
 
 
 def train_gpus():

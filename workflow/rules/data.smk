@@ -7,19 +7,16 @@ localrules:
 
 rule generate_embedded:
     output:
-        meta=f"{RESULTS}/datasets/{DATASET}/meta.yaml",
-        labels=f"{RESULTS}/datasets/{DATASET}/labels.csv",
+        meta=f"{DATASET_DIR}/meta.yaml",
+        labels=f"{DATASET_DIR}/labels.csv",
+    wildcard_constraints:
+        dataset=datasets_of_source("embedded"),
     params:
         out=output_dir,
-        n_train=config["dataset"]["embedded"]["n_train"],
-        n_val=config["dataset"]["embedded"]["n_val"],
-        n_test=config["dataset"]["embedded"]["n_test"],
-        size=config["dataset"]["embedded"]["image_size"],
-        seed=config["dataset"]["embedded"]["seed"],
+        args=embedded_args,
     log:
-        f"{RESULTS}/datasets/logs/{DATASET}.log",
+        f"{RESULTS}/datasets/logs/{{dataset}}.log",
     conda:
         "../../environment.yml"
     shell:
-        "l2l generate --out {params.out} --n-train {params.n_train} --n-val {params.n_val} "
-        "--n-test {params.n_test} --image-size {params.size} --seed {params.seed} > {log} 2>&1"
+        "l2l generate --out {params.out} {params.args} > {log} 2>&1"

@@ -22,7 +22,7 @@ rule init_tracking:
 
 rule train:
     input:
-        meta=f"{DATASET_DIR}/meta.yaml",
+        meta=dataset_meta,
         tracking=TRACKING_MARKER,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
@@ -33,7 +33,7 @@ rule train:
         cfg=run_config_arg,
         tags=run_tags_arg,
     log:
-        f"{LOGS}/train/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}.log",
+        f"{LOGS}/train/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}.log",
     threads: config["resources"]["threads"]
     resources:
         mem_mb=config["resources"]["mem_mb"],
