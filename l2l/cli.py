@@ -61,6 +61,60 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     print(summary.to_string(index=False))
 
 
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from l2l.data.prepare import prepare
+
+    extra = {"url": args.source_url} if args.source_url else None
+    prepare(args.kind, args.source, args.out, seed=args.seed, extra_source=extra,
+            check_decode=args.check_images == "decode", val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction, train_size=args.train_size, csv_file=args.csv_file,
+            image_column=args.image_column, split_column=args.split_column, name=args.name,
+            log=lambda msg: print(msg, flush=True))
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from l2l.data.prepare.download import download
+
+    download(args.url, args.out, sha256=args.sha256, retries=args.retries, log=lambda msg: print(msg, flush=True))
+
+
+def _add_data_parsers(sub) -> None:
+    from l2l.data.prepare import KINDS, contents
+
+    what = "\n".join(f"  {k:9s} PATH holds {contents(k)}" for k in KINDS)
+    p = sub.add_parser(
+        "prepare", help="prepare a real dataset (LFWA, PA-100K, Clothing, your CSV) into the prepared format",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read a dataset as its publisher distributes it (a folder, or a zip/tar archive of it) and "
+                    "write DIR: labels.csv, meta.yaml and the images (a link to PATH, or the extracted "
+                    "archive). DIR is written atomically: on any error nothing is left behind.\n\n"
+                    f"What PATH must contain:\n{what}",
+        epilog="example: l2l prepare csv --source my_photos --out results/datasets/mine --seed 0")
+    p.add_argument("kind", choices=KINDS, help="dataset format")
+    p.add_argument("--source", required=True, metavar="PATH", help="folder or archive as distributed")
+    p.add_argument("--out", required=True, metavar="DIR", help="prepared-dataset folder to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of every split this command makes (default 0)")
+    p.add_argument("--val-fraction", type=float, help="share of train moved to val (lfwa 0.1, csv 0.1, clothing 0)")
+    p.add_argument("--test-fraction", type=float, help="csv without split column: share to test (0.2)")
+    p.add_argument("--train-size", type=int, help="clothing: images in train, the rest test (1500)")
+    p.add_argument("--csv-file", help="csv: CSV file inside PATH (labels.csv)")
+    p.add_argument("--image-column", help="csv: image column (image)")
+    p.add_argument("--split-column", help="csv: optional split column (split)")
+    p.add_argument("--name", help="csv: dataset name in meta.yaml (custom)")
+    p.add_argument("--check-images", choices=["decode", "exists"], default="decode",
+                   help="decode every image (default) or only check it exists")
+    p.add_argument("--source-url", help="URL the source was downloaded from (recorded in meta.yaml)")
+    p.set_defaults(func=cmd_prepare)
+
+    d = sub.add_parser("download", help="download a file: resumable, sha256-checked, atomic",
+                       epilog="example: l2l download --url https://host/data.zip --out results/downloads/x/data.zip")
+    d.add_argument("--url", required=True)
+    d.add_argument("--out", required=True, help="file to write (a .part file holds an unfinished download)")
+    d.add_argument("--sha256", help="expected sha256; a mismatch deletes the file and fails")
+    d.add_argument("--retries", type=int, default=3, help="resume attempts after a dropped connection")
+    d.set_defaults(func=cmd_download)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="l2l", description="Label2Label benchmark pipeline: data, training, tables.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -96,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--metrics", nargs="+", required=True, help="metrics.json files of the runs")
     a.add_argument("--out-dir", required=True)
     a.set_defaults(func=cmd_aggregate)
+    _add_data_parsers(sub)
     return p
 
 
