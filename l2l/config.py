@@ -18,6 +18,7 @@ from l2l.errors import UserError
 
 METHODS = ("fc_head", "aqn", "label2label")
 MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
+LOGIT_BN = ("none", "mlm", "both")
 
 
 @dataclass
@@ -32,6 +33,10 @@ class ModelConfig:
     mlm_weight: float = 1.0  # lambda in eq. 4
     projection_dim: int | None = None  # None: d = backbone channels
     pretrained: bool = False  # ImageNet weights through torchvision's weights API
+    # official-code switches (not stated in the paper):
+    logit_bn: str = "none"  # none | mlm | both: BatchNorm1d on the logits (both: pseudo labels after it)
+    freeze_bn: bool = False  # backbone BatchNorm frozen (running stats and affine fixed)
+    mlm_dropout: float | None = None  # IC-MLM dropout; None: model.dropout
 
 
 @dataclass
@@ -47,6 +52,7 @@ class TrainConfig:
     scheduler: str = "cosine"  # cosine | plateau | none
     plateau_patience: int = 4
     grad_clip: float | None = None
+    mixup_alpha: float = 0.0  # Mixup Beta(alpha, alpha); 0 = off
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
     device: str = "cpu"
@@ -58,7 +64,7 @@ class TrainConfig:
 class DataConfig:
     path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
     image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
-    augment: list[str] = field(default_factory=list)  # any of: hflip
+    augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_split: str | None = "val"
     test_split: str = "test"
@@ -155,6 +161,10 @@ def _check(cfg: RunConfig) -> None:
     need(t.selection != "best_val" or cfg.data.val_split is not None,
          "train.selection=best_val needs data.val_split; set selection: last for datasets without val")
     need(len(cfg.data.image_size) == 2, "data.image_size must be [height, width]")
+    need(m.logit_bn in LOGIT_BN, f"model.logit_bn must be one of {', '.join(LOGIT_BN)}, got '{m.logit_bn}'")
+    need(m.mlm_dropout is None or 0.0 <= m.mlm_dropout < 1.0,
+         f"model.mlm_dropout must be in [0, 1) or null, got {m.mlm_dropout}")
+    need(t.mixup_alpha >= 0, f"train.mixup_alpha must be >= 0 (0 = off), got {t.mixup_alpha}")
 
 
 def resolve(data: dict[str, Any]) -> RunConfig:

@@ -33,6 +33,7 @@ from l2l import metrics as M
 from l2l.config import RunConfig
 from l2l.data import PreparedDataset, load_prepared
 from l2l.data.loader import AttributeImageDataset
+from l2l.data.mixup import mixup
 from l2l.errors import UserError
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
@@ -63,8 +64,8 @@ def masked_bce(logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Ten
     known = labels >= 0
     target = labels.clamp(min=0)
     loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    if pos_weight is not None:
-        loss = loss * torch.where(target > 0, pos_weight, neg_weight)
+    if pos_weight is not None:  # soft (Mixup) targets weigh both sides in proportion
+        loss = loss * (target * pos_weight + (1 - target) * neg_weight)
     return (loss * known).sum() / known.sum().clamp(min=1)
 
 
@@ -81,6 +82,7 @@ def build_model(cfg: RunConfig, num_attributes: int) -> torch.nn.Module:
             cfg.method, cfg.backbone, num_attributes, pretrained=m.pretrained, projection_dim=m.projection_dim,
             aqn_layers=m.aqn_layers, mlm_layers=m.mlm_layers, num_heads=m.num_heads, ffn_dim=m.ffn_dim,
             dropout=m.dropout, mask_ratio=m.mask_ratio, mask_strategy=m.mask_strategy, mlm_weight=m.mlm_weight,
+            freeze_bn=m.freeze_bn, logit_bn=m.logit_bn, mlm_dropout=m.mlm_dropout,
         )
     except ValueError as e:
         raise UserError(str(e)) from e
@@ -108,8 +110,10 @@ def build_scheduler(cfg: RunConfig, optimizer: torch.optim.Optimizer):
 
 def _loader(ds: AttributeImageDataset, cfg: RunConfig, train: bool, generator: torch.Generator | None = None):
     t = cfg.train
-    return DataLoader(ds, batch_size=t.batch_size if train else t.eval_batch_size, shuffle=train,
-                      generator=generator, num_workers=t.num_workers, drop_last=False,
+    bs = t.batch_size if train else t.eval_batch_size
+    one_left = train and cfg.model.logit_bn != "none" and len(ds) % bs == 1  # BatchNorm1d cannot train on 1
+    return DataLoader(ds, batch_size=bs, shuffle=train,
+                      generator=generator, num_workers=t.num_workers, drop_last=one_left,
                       pin_memory=t.device.startswith("cuda"))
 
 
@@ -136,12 +140,15 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d
     return out
 
 
-def train_one_epoch(model, loader, optimizer, device, pos_w, neg_w, grad_clip: float | None) -> float:
+def train_one_epoch(model, loader, optimizer, device, pos_w, neg_w, grad_clip: float | None,
+                    mixup_alpha: float = 0.0) -> float:
     model.train()
     total, count = torch.zeros((), device=device), 0
     weights = model.loss_weights
     for images, y in loader:
         images, y = images.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if mixup_alpha > 0:
+            images, y = mixup(images, y, mixup_alpha)
         outputs = model(images)
         loss = sum(w * masked_bce(outputs[k], y, pos_w, neg_w) for k, w in weights.items())
         optimizer.zero_grad(set_to_none=True)
@@ -240,7 +247,10 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
         log(f"resuming from {resume_path} at epoch {start_epoch + 1}/{cfg.train.epochs}")
 
     uri = resolve_uri(cfg.tracking.uri)
+    source_meta = data.meta.get("source") if isinstance(data.meta.get("source"), dict) else {}
     run_tags = {"dataset": data.name, "dataset_sha256": data.meta.get("labels_sha256", ""),
+                **({"source_sha256": source_meta["archive_sha256"]} if source_meta.get("archive_sha256") else {}),
+                **({"source_url": source_meta["url"]} if source_meta.get("url") else {}),
                 "method": cfg.method, "backbone": cfg.backbone, "seed": str(cfg.seed),
                 "git_commit": git_commit(), "config_fingerprint": fingerprint, "selection": cfg.train.selection,
                 **({"leaky_selection": "true"} if cfg.train.selection == "best_test" else {}),
@@ -257,7 +267,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
                 te = time.time()
                 loss = train_one_epoch(model, _loader(train_ds, cfg, True, gen), optimizer, device,
-                                       pos_w, neg_w, cfg.train.grad_clip)
+                                       pos_w, neg_w, cfg.train.grad_clip, cfg.train.mixup_alpha)
                 if not math.isfinite(loss):
                     raise NonFiniteLoss(f"training loss is {loss} at epoch {epoch + 1}; lower train.lr or set "
                                         f"train.grad_clip; the checkpoint of the last good epoch is {resume_path}")

@@ -15,7 +15,8 @@ from l2l.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-AUGMENTATIONS = ("hflip",)
+AUGMENTATIONS = ("hflip", "pad_crop", "randaugment")
+PAD = 10  # pad_crop: pixels of zero padding before the random crop back to image_size (PA-100K recipe)
 
 
 def read_image(path) -> Image.Image:
@@ -32,8 +33,12 @@ def build_transform(image_size: Sequence[int], augment: Sequence[str], train: bo
     if unknown:
         raise UserError(f"unknown augmentation(s) {unknown} in data.augment; available: {AUGMENTATIONS}")
     steps: list = [v2.Resize(list(image_size), antialias=True)]
+    if train and "pad_crop" in augment:
+        steps += [v2.Pad(PAD), v2.RandomCrop(list(image_size))]
     if train and "hflip" in augment:
         steps.append(v2.RandomHorizontalFlip())
+    if train and "randaugment" in augment:
+        steps.append(v2.RandAugment())  # on uint8, before scaling
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return v2.Compose(steps)
 

@@ -34,13 +34,15 @@ class AQNHead(nn.Module):
     prediction_key = "aqn"
 
     def __init__(self, dim: int, num_attributes: int, aqn_layers: int = 1, num_heads: int = 4,
-                 ffn_dim: int = 2048, dropout: float = 0.1) -> None:
+                 ffn_dim: int = 2048, dropout: float = 0.1, logit_bn: str = "none") -> None:
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
         self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout)
         self.loss_weights = {"aqn": 1.0}
+        # official-code switch: BatchNorm1d on the logits ("both" = every head's logits)
+        self.logit_bn = nn.BatchNorm1d(num_attributes) if logit_bn == "both" else nn.Identity()
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         memory = flatten_features(features)
         pos = self.pos(features.shape[2], features.shape[3], features.device, features.dtype)
-        return {"aqn": self.aqn(memory, pos)}
+        return {"aqn": self.logit_bn(self.aqn(memory, pos))}

@@ -9,10 +9,12 @@ from torch import nn
 class FCHead(nn.Module):
     prediction_key = "fc"
 
-    def __init__(self, dim: int, num_attributes: int) -> None:
+    def __init__(self, dim: int, num_attributes: int, logit_bn: str = "none") -> None:
         super().__init__()
         self.fc = nn.Linear(dim, num_attributes)
         self.loss_weights = {"fc": 1.0}
+        # official-code switch: BatchNorm1d on the logits ("both" = every head's logits)
+        self.logit_bn = nn.BatchNorm1d(num_attributes) if logit_bn == "both" else nn.Identity()
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"fc": self.fc(features.mean(dim=(2, 3)))}
+        return {"fc": self.logit_bn(self.fc(features.mean(dim=(2, 3))))}

@@ -80,16 +80,21 @@ class Label2LabelHead(nn.Module):
 
     def __init__(self, dim: int, num_attributes: int, aqn_layers: int = 1, mlm_layers: int = 2,
                  num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
-                 mask_strategy: str = "attribute_specific", mlm_weight: float = 1.0) -> None:
+                 mask_strategy: str = "attribute_specific", mlm_weight: float = 1.0,
+                 logit_bn: str = "none", mlm_dropout: float | None = None) -> None:
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
         self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout)
-        self.mlm = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout,
-                                       mask_ratio, mask_strategy)
+        self.mlm = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim,
+                                       dropout if mlm_dropout is None else mlm_dropout, mask_ratio, mask_strategy)
         self.loss_weights = {"aqn": 1.0, "mlm": mlm_weight}
+        # official-code switches: BatchNorm1d on the IC-MLM logits ("mlm") or on both heads' logits
+        # ("both"; the pseudo labels are then thresholded after the AQN's BN)
+        self.aqn_bn = nn.BatchNorm1d(num_attributes) if logit_bn == "both" else nn.Identity()
+        self.mlm_bn = nn.BatchNorm1d(num_attributes) if logit_bn in ("mlm", "both") else nn.Identity()
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         memory = flatten_features(features)  # shared with the AQN and not detached
         pos = self.pos(features.shape[2], features.shape[3], features.device, features.dtype)
-        aqn_logits = self.aqn(memory, pos)
-        return {"aqn": aqn_logits, "mlm": self.mlm(pseudo_labels(aqn_logits), memory, pos)}
+        aqn_logits = self.aqn_bn(self.aqn(memory, pos))
+        return {"aqn": aqn_logits, "mlm": self.mlm_bn(self.mlm(pseudo_labels(aqn_logits), memory, pos))}

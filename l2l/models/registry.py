@@ -10,6 +10,7 @@ from torch import nn
 from l2l.models.aqn import AQNHead
 from l2l.models.backbones import create_backbone
 from l2l.models.fc_head import FCHead
+from l2l.models.frozen_bn import freeze_batchnorm
 from l2l.models.label2label import Label2LabelHead
 from l2l.models.model import MultiAttributeModel
 
@@ -24,13 +25,13 @@ def list_methods() -> list[str]:
     return sorted(_METHODS)
 
 
-def _fc_head(dim: int, num_attributes: int, **_: Any) -> nn.Module:
-    return FCHead(dim, num_attributes)
+def _fc_head(dim: int, num_attributes: int, logit_bn: str = "none", **_: Any) -> nn.Module:
+    return FCHead(dim, num_attributes, logit_bn=logit_bn)
 
 
 def _aqn(dim: int, num_attributes: int, aqn_layers: int = 1, num_heads: int = 4, ffn_dim: int = 2048,
-         dropout: float = 0.1, **_: Any) -> nn.Module:
-    return AQNHead(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout)
+         dropout: float = 0.1, logit_bn: str = "none", **_: Any) -> nn.Module:
+    return AQNHead(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout, logit_bn=logit_bn)
 
 
 def _label2label(dim: int, num_attributes: int, **kw: Any) -> nn.Module:
@@ -43,12 +44,15 @@ register_method("label2label", _label2label)
 
 
 def create_model(method: str, backbone: str, num_attributes: int, pretrained: bool = False,
-                 projection_dim: int | None = None, **head_kwargs: Any) -> MultiAttributeModel:
+                 projection_dim: int | None = None, freeze_bn: bool = False,
+                 **head_kwargs: Any) -> MultiAttributeModel:
     """Build backbone → (projection) → head. Head kwargs a method does not use are ignored,
-    so one config section serves every method."""
+    so one config section serves every method. ``freeze_bn`` freezes the backbone's BatchNorm."""
     if method not in _METHODS:
         raise ValueError(f"unknown method '{method}'; available: {', '.join(list_methods())}")
     body = create_backbone(backbone, pretrained=pretrained)
+    if freeze_bn:
+        freeze_batchnorm(body)
     dim, projection = body.out_channels, None
     if projection_dim:
         projection, dim = nn.Conv2d(body.out_channels, projection_dim, 1), projection_dim

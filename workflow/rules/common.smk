@@ -108,3 +108,74 @@ def embedded_args(wildcards):
 
 def train_gpus():
     return 1 if config["train"].get("device", "cpu").startswith("cuda") else 0
+
+
+# ---- real datasets (download + prepare) ----
+PREPARED_SOURCES = ("lfwa", "pa100k", "clothing", "csv")
+DOWNLOADS = f"{RESULTS}/downloads"
+
+
+def datasets_of_sources(sources):
+    """Regex alternation of the dataset names whose source is one of ``sources``."""
+    names = [n for n, d in config["datasets"].items() if d["source"] in sources]
+    return "|".join(names) if names else "^$"
+
+
+def datasets_with_url():
+    names = [n for n, d in config["datasets"].items() if d.get("url")]
+    return "|".join(names) if names else "^$"
+
+
+def download_path(dataset):
+    """Where the download rule puts the file at datasets.<dataset>.url (its name from the URL)."""
+    from urllib.parse import urlparse
+
+    url = config["datasets"][dataset]["url"]
+    name = os.path.basename(urlparse(url).path) or "download"
+    return f"{DOWNLOADS}/{dataset}/{name}"
+
+
+def prepare_source(wildcards):
+    """The folder or archive `l2l prepare` reads: the downloaded file, or the configured local path."""
+    d = config["datasets"][wildcards.dataset]
+    if d.get("url"):
+        return download_path(wildcards.dataset)
+    if not d.get("path"):
+        raise ValueError(
+            f"config: datasets.{wildcards.dataset} (source {d['source']}) needs a url or a path "
+            f"(the local folder or archive); see config/README.md"
+        )
+    return d["path"]
+
+
+def prepare_input(wildcards):
+    """The source as an input when it exists; a missing manual source is left to `l2l prepare`,
+    which fails with the instructions (where to get the data, which files, where to put them)."""
+    source = prepare_source(wildcards)
+    return source if config["datasets"][wildcards.dataset].get("url") or os.path.exists(source) else []
+
+
+def prepare_source_arg(wildcards):
+    return shlex.quote(prepare_source(wildcards))
+
+
+def prepare_args(wildcards):
+    """Options of `l2l prepare` from datasets.<name> (null values: the preparer's defaults)."""
+    d = config["datasets"][wildcards.dataset]
+    args = [d["source"], "--seed", str(d.get("split_seed", 0)), "--name", wildcards.dataset,
+            "--check-images", d.get("check_images", "decode")]
+    for key in ("val_fraction", "train_size", "test_fraction", "csv_file", "image_column", "split_column"):
+        if d.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", str(d[key])]
+    if d.get("url"):
+        args += ["--source-url", d["url"]]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def download_url(wildcards):
+    return shlex.quote(config["datasets"][wildcards.dataset]["url"])
+
+
+def download_sha_arg(wildcards):
+    sha = config["datasets"][wildcards.dataset].get("sha256")
+    return f"--sha256 {sha}" if sha else ""

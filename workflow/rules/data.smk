@@ -20,3 +20,48 @@ rule generate_embedded:
         "../../environment.yml"
     shell:
         "l2l generate --out {params.out} {params.args} > {log} 2>&1"
+
+
+localrules:
+    download_dataset,
+
+
+# Login nodes have the network, compute nodes often do not: downloads run locally.
+rule download_dataset:
+    output:
+        f"{DOWNLOADS}/{{dataset}}/{{file}}",
+    wildcard_constraints:
+        dataset=datasets_with_url(),
+        file=r"[^/]+",
+    params:
+        url=download_url,
+        sha=download_sha_arg,
+    log:
+        f"{DOWNLOADS}/logs/{{dataset}}/{{file}}.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "l2l download --url {params.url} --out {output} {params.sha} > {log} 2>&1"
+
+
+# The real datasets, from a download or a local folder/archive (manual mode). On failure the log's
+# tail (e.g. where to get the data and where to put it) is shown with Snakemake's error.
+rule prepare_dataset:
+    input:
+        source=prepare_input,
+    output:
+        meta=f"{DATASET_DIR}/meta.yaml",
+        labels=f"{DATASET_DIR}/labels.csv",
+    wildcard_constraints:
+        dataset=datasets_of_sources(PREPARED_SOURCES),
+    params:
+        source=prepare_source_arg,
+        out=output_dir,
+        args=prepare_args,
+    log:
+        f"{RESULTS}/datasets/logs/{{dataset}}.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "l2l prepare {params.args} --source {params.source} --out {params.out} > {log} 2>&1 "
+        "|| {{ tail -n 20 {log} >&2; exit 1; }}"
