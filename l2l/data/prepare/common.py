@@ -86,6 +86,9 @@ def staging(out: str | Path) -> Iterator[Path]:
         raise UserError(f"{out} exists and is not a prepared dataset; choose another --out or delete it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
     try:
         yield tmp
         (tmp / MARKER).write_text("written by l2l prepare; this folder may be replaced by it\n")
