@@ -259,3 +259,24 @@ def test_cli_prepare_and_help(tmp_path, capsys):
     text = capsys.readouterr().out
     for needle in ("annotation.mat", "labels/<attribute>_GT.mat", "train.txt and test.txt", "image column"):
         assert needle in text
+
+
+def test_training_on_prepared_clothing_tags_the_source_checksum(tmp_path, monkeypatch):
+    """A prepared real format trains as is (unknowns, groups, no val) and MLflow records the archive hash."""
+    from l2l.config import resolve
+    from l2l.engine import train
+    from l2l.tracking import list_runs
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    src = tmp_path / "ClothingAttributeDataset"
+    make_clothing(src, n=12)
+    archive = shutil.make_archive(str(tmp_path / "clothing"), "zip", tmp_path, src.name)
+    out = prepare("clothing", archive, tmp_path / "prepared", train_size=8)
+    cfg = resolve({"method": "aqn", "model": {"ffn_dim": 16}, "train": {"epochs": 1, "batch_size": 4, "selection": "last"},
+                   "data": {"path": str(out), "val_split": None},
+                   "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "clothing"}})
+    result = train(cfg, tmp_path / "run", log=lambda m: None)
+    assert set(result["test"]["group_accuracy"]) == set(GROUPS)
+    (run,) = list_runs(f"sqlite:///{tmp_path}/mlflow.db", "clothing")
+    sha = yaml.safe_load((out / "meta.yaml").read_text())["source"]["archive_sha256"]
+    assert run.data.tags["source_sha256"] == sha
