@@ -2,8 +2,6 @@
 
 import csv
 import shutil
-import tarfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +99,7 @@ def test_clothing_split_is_seeded(tmp_path):
 def test_csv_dataset(tmp_path, with_split):
     src = tmp_path / "mine"
     exp = make_csv(src, with_split=with_split)
-    out = prepare("csv", src, tmp_path / "out", seed=0, name="mine")
+    out = prepare("csv", src, tmp_path / "out", seed=0, name="mine", val_fraction=0.4)
     header, rows = read_rows(out)
     assert header == ["image", "split", "smiling", "hat", "glasses"]
     for got, want in zip(rows, exp["rows"]):
@@ -110,7 +108,8 @@ def test_csv_dataset(tmp_path, with_split):
             assert got[1] == want[1]
     if not with_split:
         splits = [r[1] for r in rows]
-        assert splits.count("test") == 1 and splits.count("val") == 0 + round(0.1 * 5) and set(splits) <= {"train", "val", "test"}
+        # 6 images: round(0.2 * 6) = 1 to test, then round(0.4 * 5) = 2 of the rest to val
+        assert (splits.count("train"), splits.count("val"), splits.count("test")) == (3, 2, 1)
     assert yaml.safe_load((out / "meta.yaml").read_text())["name"] == "mine"
 
 

@@ -7,7 +7,6 @@ complete file whose sha256 matches (when one is given) is renamed to ``dest``.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import sys
@@ -125,7 +124,3 @@ def download(url: str, dest: str | Path, sha256: str | None = None, retries: int
         + (", verified)" if sha256 else ", not verified: no sha256 configured)"))
     return {"url": url, "file": str(dest), "bytes": dest.stat().st_size, "sha256": digest,
             "sha256_verified": bool(sha256), "resumed_from": resumed_from}
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
