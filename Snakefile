@@ -8,6 +8,10 @@ import os
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
+# `snakemake --report results/report.html`: this description, then the outputs marked report() in the rules.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
