@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         data = {}
     cfg = with_overrides(resolve(data), args.set or [])
-    train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True))
+    train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
 
 
 def cmd_init_tracking(args: argparse.Namespace) -> None:
