@@ -10,6 +10,10 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 configfile: os.path.join(workflow.basedir, "config/paper_datasets.yaml")
 
 
+# `snakemake --report results/report.html`: this description, then the outputs marked report() in the rules.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from l2l.html_tables import write_html_tables
 from l2l.io import atomic_write, read_yaml, write_text
 
 METRICS = ("error", "mA", "accuracy", "precision", "recall", "f1")
@@ -76,7 +77,7 @@ def plot_error(summary: pd.DataFrame, path: str | Path, metric: str = "error") -
 
 
 def aggregate(metrics_files: Sequence[str | Path], out_dir: str | Path) -> pd.DataFrame:
-    """Write runs.csv, table.csv, table.md and error.png into ``out_dir``."""
+    """Write runs.csv, table.csv, table.md, error.png (and table.html, runs.html) into ``out_dir``."""
     out_dir = Path(out_dir)
     runs = load_runs(metrics_files)
     summary = summarize(runs)
@@ -86,4 +87,5 @@ def aggregate(metrics_files: Sequence[str | Path], out_dir: str | Path) -> pd.Da
     md = ("Test metrics, mean ± std over seeds (n runs per row), epoch selected on validation error.\n\n"
           + to_markdown(summary) + "\n![test error](error.png)\n")
     write_text(out_dir / "table.md", md)
+    write_html_tables(summary, runs, out_dir)
     return summary

@@ -10,6 +10,17 @@ from collections.abc import Sequence
 from l2l.errors import UserError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error that names the fix (``--help``) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def _kv(items: Sequence[str] | None) -> dict[str, str]:
     out = {}
     for item in items or []:
@@ -24,7 +35,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from l2l.data.embedded import generate
 
     generate(args.out, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
-             image_size=args.image_size, seed=args.seed, progress=sys.stderr.isatty())
+             image_size=args.image_size, seed=args.seed, progress=sys.stderr.isatty(),
+             log=lambda msg: print(msg, flush=True))
     print(f"embedded dataset written to {args.out}")
 
 
@@ -40,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         data = {}
     cfg = with_overrides(resolve(data), args.set or [])
-    train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True))
+    train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
 
 
 def cmd_init_tracking(args: argparse.Namespace) -> None:
@@ -89,7 +101,8 @@ def _add_data_parsers(sub) -> None:
                     "write DIR: labels.csv, meta.yaml and the images (a link to PATH, or the extracted "
                     "archive). DIR is written atomically: on any error nothing is left behind.\n\n"
                     f"What PATH must contain:\n{what}",
-        epilog="example: l2l prepare csv --source my_photos --out results/datasets/mine --seed 0")
+        epilog=_examples("l2l prepare csv --source my_photos --out results/datasets/mine --seed 0",
+                         "l2l prepare pa100k --source ~/data/PA-100K --out results/datasets/pa100k"))
     p.add_argument("kind", choices=KINDS, help="dataset format")
     p.add_argument("--source", required=True, metavar="PATH", help="folder or archive as distributed")
     p.add_argument("--out", required=True, metavar="DIR", help="prepared-dataset folder to write")
@@ -107,7 +120,8 @@ def _add_data_parsers(sub) -> None:
     p.set_defaults(func=cmd_prepare)
 
     d = sub.add_parser("download", help="download a file: resumable, sha256-checked, atomic",
-                       epilog="example: l2l download --url https://host/data.zip --out results/downloads/x/data.zip")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_examples("l2l download --url https://host/data.zip --out results/downloads/x/data.zip"))
     d.add_argument("--url", required=True)
     d.add_argument("--out", required=True, help="file to write (a .part file holds an unfinished download)")
     d.add_argument("--sha256", help="expected sha256; a mismatch deletes the file and fails")
@@ -115,23 +129,63 @@ def _add_data_parsers(sub) -> None:
     d.set_defaults(func=cmd_download)
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    from l2l.predict import run_predict
+
+    preds = run_predict(args.run, args.images, args.out, on_error=args.on_error, threshold=args.threshold,
+                        device=args.device)
+    print(f"{len(preds.table)} image(s) predicted → {args.out}"
+          + (f" ({len(preds.skipped)} skipped)" if preds.skipped else ""))
+
+
+def add_predict(sub) -> None:
+    r = sub.add_parser("predict", help="per-image attribute probabilities and 0/1 decisions from a trained run",
+                       description="Predict every attribute of new images with a trained run (its model.pt\n"
+                                   "and config.yaml; same preprocessing as its test split).\n"
+                                   "Output CSV columns: image, then for every attribute in the dataset's order\n"
+                                   "<attr>_prob (sigmoid of the final head) and <attr>_pred (1 if prob > threshold).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l predict --run results/embedded_demo/runs/embedded/small_cnn/label2label/base/seed0 \\",
+                           "    --images results/datasets/embedded/images --out preds.csv",
+                           "l2l predict --run RUN_DIR --images 'photos/*.jpg' --out preds.csv --on-error fail"))
+    r.add_argument("--run", required=True, help="run folder holding model.pt and config.yaml")
+    r.add_argument("--images", required=True, help="a folder (searched recursively), a quoted glob, or one file")
+    r.add_argument("--out", required=True, help="CSV to write")
+    r.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                   help="unreadable image: skip it and list it on stderr and in <out>.skipped.csv (default), "
+                        "or stop with an error")
+    r.add_argument("--threshold", type=float, default=0.5, help="decision threshold on the probability (0.5)")
+    r.add_argument("--device", default="cpu", help="torch device, e.g. cuda:0 (default cpu)")
+    r.set_defaults(func=cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="l2l", description="Label2Label benchmark pipeline: data, training, tables.")
+    p = _Parser(prog="l2l", description="Label2Label benchmark pipeline: data, training, tables.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="Run `l2l COMMAND --help` for a command's options and examples.\n"
+                       "The whole benchmark runs through Snakemake: `snakemake --cores 8 all`.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     g = sub.add_parser("generate", help="write the embedded (generated) multi-attribute dataset",
-                       epilog="example: l2l generate --out results/datasets/embedded --seed 0")
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l generate --out results/datasets/embedded --seed 0",
+                           "l2l generate --out /tmp/small --n-train 300 --n-val 50 --n-test 100 --image-size 48"))
     g.add_argument("--out", required=True, help="folder to write (prepared-dataset format)")
-    g.add_argument("--n-train", type=int, default=3000)
-    g.add_argument("--n-val", type=int, default=500)
-    g.add_argument("--n-test", type=int, default=1000)
-    g.add_argument("--image-size", type=int, default=32)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--n-train", type=int, default=3000, help="training images (3000)")
+    g.add_argument("--n-val", type=int, default=500, help="validation images (500)")
+    g.add_argument("--n-test", type=int, default=1000, help="test images (1000)")
+    g.add_argument("--image-size", type=int, default=32, help="image side in pixels (32)")
+    g.add_argument("--seed", type=int, default=0, help="generator seed: same seed, same files (0)")
     g.set_defaults(func=cmd_generate)
 
     t = sub.add_parser("train", help="train and evaluate one run, logged to MLflow",
-                       epilog="example: l2l train --out runs/demo --set method=aqn "
-                              "--set data.path=results/datasets/embedded --set train.epochs=5")
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l train --out runs/demo --set method=aqn "
+                           "--set data.path=results/datasets/embedded --set train.epochs=5",
+                           "l2l train --config results/embedded_demo/runs/embedded/small_cnn/fc_head/base/seed0/"
+                           "config.yaml --out /tmp/rerun    # reproduce a run",
+                           "l2l train --out runs/gpu --set data.path=results/datasets/embedded "
+                           "--set train.device=cuda:0"))
     src = t.add_mutually_exclusive_group()
     src.add_argument("--config", help="run config YAML (keys of l2l.config.RunConfig)")
     src.add_argument("--config-json", help="run config as a JSON string (what Snakemake passes)")
@@ -140,17 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder")
     t.set_defaults(func=cmd_train)
 
-    i = sub.add_parser("init-tracking", help="create the MLflow store and experiment once, before parallel jobs")
+    i = sub.add_parser("init-tracking", help="create the MLflow store and experiment once, before parallel jobs",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l init-tracking --uri sqlite:///results/mlflow.db --experiment embedded_demo",
+                           "l2l init-tracking --uri http://127.0.0.1:5000 --experiment demo --out exp.json"))
     i.add_argument("--uri", required=True, help="tracking URI (MLFLOW_TRACKING_URI wins)")
-    i.add_argument("--experiment", required=True)
+    i.add_argument("--experiment", required=True, help="MLflow experiment name")
     i.add_argument("--out", help="JSON file recording the experiment id")
     i.set_defaults(func=cmd_init_tracking)
 
-    a = sub.add_parser("aggregate", help="mean±std tables and a plot from run folders")
+    a = sub.add_parser("aggregate", help="mean±std tables and a plot from run folders",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l aggregate --metrics results/embedded_demo/runs/*/*/*/*/seed*/metrics.json "
+                           "--out-dir /tmp/tables"))
     a.add_argument("--metrics", nargs="+", required=True, help="metrics.json files of the runs")
-    a.add_argument("--out-dir", required=True)
+    a.add_argument("--out-dir", required=True, help="folder for table.md, table.csv, runs.csv, error.png")
     a.set_defaults(func=cmd_aggregate)
     _add_data_parsers(sub)
+    add_predict(sub)
     return p
 
 
@@ -160,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except UserError as e:
         print(f"l2l {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path given on the command line that cannot be read or written
+        print(f"l2l {args.command}: error: {e}; check the path and its permissions", file=sys.stderr)
         return 2
     return 0
 

@@ -37,6 +37,7 @@ from l2l.data.mixup import mixup
 from l2l.errors import UserError
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
+from l2l.progress import progress as progress_bar
 from l2l.tracking import Tracker, git_commit, resolve_uri
 
 HIGHER_IS_BETTER = {"mA", "accuracy", "precision", "recall", "f1", "f1_of_means"}
@@ -141,11 +142,12 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d
 
 
 def train_one_epoch(model, loader, optimizer, device, pos_w, neg_w, grad_clip: float | None,
-                    mixup_alpha: float = 0.0) -> float:
+                    mixup_alpha: float = 0.0, bar: bool = False, desc: str = "train") -> float:
+    """One pass over ``loader``; ``bar`` draws a per-batch progress bar (for a terminal, never a log)."""
     model.train()
     total, count = torch.zeros((), device=device), 0
     weights = model.loss_weights
-    for images, y in loader:
+    for images, y in progress_bar(loader, desc=desc, unit="batch", bar=bar, leave=False):
         images, y = images.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if mixup_alpha > 0:
             images, y = mixup(images, y, mixup_alpha)
@@ -204,8 +206,12 @@ def _load_resume(path: Path, fingerprint: str) -> dict[str, Any] | None:
 
 
 def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = None,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train one run end to end (resuming from ``resume.ckpt`` if present) and write the run folder."""
+          log: Callable[[str], None] = print, progress: bool = False) -> dict[str, Any]:
+    """Train one run end to end (resuming from ``resume.ckpt`` if present) and write the run folder.
+
+    ``log`` gets one line per epoch (loss, val error, images/s, ETA); ``progress`` adds a per-batch
+    bar for a terminal (the CLI turns it on only when stderr is a tty, so log files stay clean).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.train.threads)
@@ -267,7 +273,8 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
                 te = time.time()
                 loss = train_one_epoch(model, _loader(train_ds, cfg, True, gen), optimizer, device,
-                                       pos_w, neg_w, cfg.train.grad_clip, cfg.train.mixup_alpha)
+                                       pos_w, neg_w, cfg.train.grad_clip, cfg.train.mixup_alpha, bar=progress,
+                                       desc=f"epoch {epoch + 1}/{cfg.train.epochs}")
                 if not math.isfinite(loss):
                     raise NonFiniteLoss(f"training loss is {loss} at epoch {epoch + 1}; lower train.lr or set "
                                         f"train.grad_clip; the checkpoint of the last good epoch is {resume_path}")

@@ -25,3 +25,26 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
     assert res.returncode == 2
     assert "does not exist; run the prepare step" in res.stderr
     assert not (tmp_path / "m.db").exists()  # failed before any MLflow run was created
+
+
+def test_every_command_has_a_description_and_examples():
+    from l2l.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.choices and "train" in a.choices)
+    top = " ".join(_l2l("--help").stdout.split())
+    descriptions = {a.dest: a.help for a in sub._choices_actions}
+    for name in sub.choices:
+        assert descriptions.get(name), f"{name} has no one-line description"
+        assert f"{name} {' '.join(descriptions[name].split())}" in top, name
+        help_text = _l2l(name, "--help").stdout
+        assert "examples:" in help_text and f"l2l {name} " in help_text.split("examples:")[1], name
+    assert "predict" in sub.choices
+
+
+def test_usage_errors_are_one_line_naming_the_fix():
+    for args in (("train",), ("nope",), ("predict", "--run", "x"), ()):
+        res = _l2l(*args)
+        assert res.returncode == 2, args
+        assert res.stderr.strip().count("\n") == 0, res.stderr
+        assert "--help" in res.stderr

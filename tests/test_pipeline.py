@@ -1,5 +1,7 @@
 """End-to-end: the real Snakemake pipeline on a tiny config, checked through its table and MLflow store."""
 
+import base64
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,30 @@ def test_pipeline_end_to_end(tmp_path, monkeypatch):
     again = _run(tmp_path, config, "--cores", "2", "all")
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    _check_report(tmp_path, config, table)
+
+
+def _embedded(report_html, filename):
+    """Decode a result that ``snakemake --report`` embedded in the HTML as a base64 data URI."""
+    match = re.search(rf"filename={re.escape(filename)};base64,([A-Za-z0-9+/=]+)", report_html)
+    assert match, f"{filename} is not in the report"
+    return base64.b64decode(match.group(1))
+
+
+def _check_report(tmp_path, config, table):
+    res = _run(tmp_path, config, "--report", "results/report.html")
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = (tmp_path / "results" / "report.html").read_text()
+    assert "l2l: Label2Label benchmark, experiment tiny" in report  # workflow description, rendered
+    assert "fc_head, aqn, label2label" in report  # captions say what was run
+    summary = _embedded(report, "table.html").decode()
+    for method, err in zip(table["method"], table["error_mean"]):
+        assert re.search(rf"<td>{method}</td>.*?<td>{err:.2f} ± ", summary, re.S), method
+    runs = _embedded(report, "runs.html").decode()
+    assert runs.count("<tr>") == 6  # one body row per run (the header row has a style)
+    assert _embedded(report, "error.png").startswith(b"\x89PNG")
+    assert b"error_mean" in _embedded(report, "table.csv")
 
 
 @pytest.mark.parametrize("bad, message", [

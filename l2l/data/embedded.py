@@ -27,12 +27,14 @@ Labels are complete (no unknowns). Splits are by index after shuffling.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from l2l.data.format import write_prepared
+from l2l.progress import progress as _progress
 
 KIND_PRIOR = np.array([0.4, 0.3, 0.2, 0.1])
 STYLE_PRIOR = np.array([0.6, 0.4])
@@ -132,8 +134,12 @@ def generate(
     image_size: int = 32,
     seed: int = 0,
     progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
-    """Write the embedded dataset in the prepared format; same seed → byte-identical labels.csv."""
+    """Write the embedded dataset in the prepared format; same seed → byte-identical labels.csv.
+
+    ``progress`` draws a bar (for a terminal); ``log``, if given, gets a few progress lines instead.
+    """
     out = Path(out)
     n = n_train + n_val + n_test
     rng = np.random.default_rng(seed)
@@ -142,12 +148,7 @@ def generate(
     splits = np.array(["train"] * n_train + ["val"] * n_val + ["test"] * n_test)
     (out / "images").mkdir(parents=True, exist_ok=True)
     names = [f"images/{i:06d}.png" for i in range(n)]
-    it = range(n)
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc="render images", unit="img")
-    for i in it:
+    for i in _progress(range(n), desc="write images", unit="img", bar=progress, log=log):
         Image.fromarray(images[i]).save(out / names[i], optimize=False, compress_level=1)
     source = {"generator": "l2l.data.embedded", "seed": seed, "image_size": image_size,
               "n_train": n_train, "n_val": n_val, "n_test": n_test}

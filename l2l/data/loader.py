@@ -28,6 +28,12 @@ def read_image(path) -> Image.Image:
         raise UserError(f"{path}: image cannot be decoded ({e}); replace or remove it and re-run prepare") from e
 
 
+def decode_image(path, image_size: Sequence[int]) -> torch.Tensor:
+    """Decoded, resized uint8 C×H×W tensor: what every split (and ``l2l predict``) feeds the transform."""
+    t = torch.from_numpy(np.asarray(read_image(path)).copy()).permute(2, 0, 1)
+    return v2.functional.resize(t, list(image_size), antialias=True)
+
+
 def build_transform(image_size: Sequence[int], augment: Sequence[str], train: bool) -> v2.Compose:
     unknown = sorted(set(augment) - set(AUGMENTATIONS))
     if unknown:
@@ -64,9 +70,7 @@ class AttributeImageDataset(Dataset):
             self._cache = torch.stack([self._decode(i) for i in range(len(self.index))])
 
     def _decode(self, i: int) -> torch.Tensor:
-        img = read_image(self.data.root / self.data.images[self.index[i]])
-        t = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
-        return v2.functional.resize(t, list(self.transform.transforms[0].size), antialias=True)
+        return decode_image(self.data.root / self.data.images[self.index[i]], self.transform.transforms[0].size)
 
     def __len__(self) -> int:
         return len(self.index)

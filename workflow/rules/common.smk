@@ -58,7 +58,12 @@ def grid_metrics():
 
 
 def all_targets():
-    return [f"{EXP_DIR}/table.md", f"{EXP_DIR}/table.csv", f"{EXP_DIR}/error.png"]
+    return [f"{EXP_DIR}/table.md", f"{EXP_DIR}/table.csv", f"{EXP_DIR}/error.png"] + report_targets()
+
+
+def report_targets():
+    """The HTML tables the Snakemake report shows inline (CSV files it only offers for download)."""
+    return [f"{EXP_DIR}/table.html", f"{EXP_DIR}/runs.html"]
 
 
 def _merge(base, overrides):
