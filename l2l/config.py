@@ -52,16 +52,23 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1
     num_workers: int = 0
+    mixup_alpha: float = 0.0  # Mixup Beta(alpha, alpha); 0 = off
+    # speed switches (docs/performance.md); they change numbers at most by float tolerance / RNG stream
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # NHWC memory format for convolutional backbones on CUDA
+    fused_optimizer: bool = True  # fused optimizer step on CUDA (CPU: plain loop, foreach measured slower)
+    compile: bool = False  # torch.compile the model (pays compile time once per run)
 
 
 @dataclass
 class DataConfig:
     path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
     image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
-    augment: list[str] = field(default_factory=list)  # any of: hflip
+    augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_split: str | None = "val"
     test_split: str = "test"
+    cache: bool = True  # read decoded, resized uint8 images from <data.path>/cache/ (l2l.data.cache)
 
 
 @dataclass
@@ -155,6 +162,7 @@ def _check(cfg: RunConfig) -> None:
     need(t.selection != "best_val" or cfg.data.val_split is not None,
          "train.selection=best_val needs data.val_split; set selection: last for datasets without val")
     need(len(cfg.data.image_size) == 2, "data.image_size must be [height, width]")
+    need(t.mixup_alpha >= 0, f"train.mixup_alpha must be >= 0, got {t.mixup_alpha}")
 
 
 def resolve(data: dict[str, Any]) -> RunConfig:
