@@ -35,7 +35,7 @@ else
   TAG=gpu
 fi
 
-timeout 330 "$PY" -m benchmarks.throughput "${COMMON[@]}" "${MAIN[@]}" --out "$OUT_DIR/$TAG.json"
+timeout 280 "$PY" -m benchmarks.throughput "${COMMON[@]}" "${MAIN[@]}" --out "$OUT_DIR/$TAG.json"
 # torch.compile: the warm-up row's fast_warmup_s includes the compile time
-timeout 120 "$PY" -m benchmarks.throughput "${COMMON[@]}" "${COMPILE[@]}" --compile --out "$OUT_DIR/${TAG}_compile.json" \
+timeout 170 "$PY" -m benchmarks.throughput "${COMMON[@]}" "${COMPILE[@]}" --compile --out "$OUT_DIR/${TAG}_compile.json" \
   || echo "torch.compile run failed or timed out (see above); the main results stand" >&2
