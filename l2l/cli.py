@@ -157,6 +157,29 @@ def add_predict(sub) -> None:
     r.add_argument("--threshold", type=float, default=0.5, help="decision threshold on the probability (0.5)")
     r.add_argument("--device", default="cpu", help="torch device, e.g. cuda:0 (default cpu)")
     r.set_defaults(func=cmd_predict)
+def cmd_cache(args: argparse.Namespace) -> None:
+    from l2l.data import load_prepared
+    from l2l.data.cache import build_cache
+    from l2l.data.format import SPLITS
+
+    data = load_prepared(args.data)
+    splits = args.split or [s for s in SPLITS if len(data.indices(s))]
+    for split in splits:
+        if not len(data.indices(split)):
+            raise UserError(f"{data.root / 'labels.csv'}: split '{split}' has no images; choose one of "
+                            f"{', '.join(s for s in SPLITS if len(data.indices(s)))}")
+        path = build_cache(data, split, args.image_size, force=args.force)
+        print(f"{split}: {len(data.indices(split))} images cached in {path}")
+
+
+def add_cache_parser(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("cache", help="decode and resize a prepared dataset once into uint8 arrays (data.cache)",
+                       epilog="example: l2l cache --data results/datasets/embedded --image-size 32 32")
+    c.add_argument("--data", required=True, help="prepared-dataset folder")
+    c.add_argument("--image-size", type=int, nargs=2, required=True, metavar=("H", "W"), help="network input size")
+    c.add_argument("--split", action="append", help="split to cache (repeatable; default: every non-empty split)")
+    c.add_argument("--force", action="store_true", help="rebuild even if the cache is valid")
+    c.set_defaults(func=cmd_cache)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_aggregate)
     _add_data_parsers(sub)
     add_predict(sub)
+    add_cache_parser(sub)
     return p
 
 

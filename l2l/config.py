@@ -58,6 +58,11 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1
     num_workers: int = 0
+    # speed switches (docs/performance.md); they change numbers at most by float tolerance / RNG stream
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # NHWC memory format for convolutional backbones on CUDA
+    fused_optimizer: bool = True  # fused optimizer step on CUDA (CPU: plain loop, foreach measured slower)
+    compile: bool = False  # torch.compile the model (pays compile time once per run)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class DataConfig:
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_split: str | None = "val"
     test_split: str = "test"
+    cache: bool = True  # read decoded, resized uint8 images from <data.path>/cache/ (l2l.data.cache)
 
 
 @dataclass

@@ -15,6 +15,7 @@ Run folder (``out_dir``)::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
@@ -32,6 +33,8 @@ from torch.utils.data import DataLoader
 from l2l import metrics as M
 from l2l.config import RunConfig
 from l2l.data import PreparedDataset, load_prepared
+from l2l.data.batched import CachedBatches
+from l2l.data.cache import load_cache
 from l2l.data.loader import AttributeImageDataset
 from l2l.data.mixup import mixup
 from l2l.errors import UserError
@@ -95,9 +98,51 @@ def build_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optim
     ids = {id(p) for p in backbone}
     heads = [p for p in model.parameters() if id(p) not in ids]
     groups = [{"params": backbone, "lr": t.lr}, {"params": heads, "lr": t.head_lr or t.lr}]
+    impl = {}
+    if t.fused_optimizer and t.device.startswith("cuda"):  # one kernel instead of a loop over parameters
+        impl = {"fused": True}  # on CPU foreach measured slower than the loop (docs/performance.md)
     if t.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, **impl)
+    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, **impl)
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when enabled; a no-op elsewhere (CPU bf16 is slower than fp32 on most CPUs)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def uses_conv(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+def batch_sources(cfg: RunConfig, data: PreparedDataset, device: torch.device,
+                  channels_last: bool) -> tuple[Any, dict[str, Any]] | None:
+    """Training and evaluation batches read from the uint8 cache (data.cache), or None for the
+    per-sample DataLoader path. Either kind is an iterable of (images, labels) the loop consumes."""
+    if not cfg.data.cache:
+        return None
+    size, t = cfg.data.image_size, cfg.train
+
+    def source(splits: str | list[str], train: bool) -> CachedBatches:
+        splits = [splits] if isinstance(splits, str) else list(splits)
+        labels = np.concatenate([data.labels[data.indices(s)] for s in splits])
+        if len(labels) == 0:
+            raise UserError(f"{data.root / 'labels.csv'}: split(s) {splits} have no images; "
+                            f"check data.train_splits / val_split / test_split")
+        try:
+            return CachedBatches([load_cache(data, s, size) for s in splits], labels,
+                                 t.batch_size if train else t.eval_batch_size, device,
+                                 augment=cfg.data.augment if train else (),
+                                 mixup_alpha=t.mixup_alpha if train else 0.0, channels_last=channels_last, train=train)
+        except ValueError as e:
+            raise UserError(f"data.augment: {e}") from e
+
+    evals = {"test": source(cfg.data.test_split, False)}
+    if cfg.data.val_split:
+        evals["val"] = source(cfg.data.val_split, False)
+    return source(cfg.data.train_splits, True), evals
 
 
 def build_scheduler(cfg: RunConfig, optimizer: torch.optim.Optimizer):
@@ -118,22 +163,26 @@ def _loader(ds: AttributeImageDataset, cfg: RunConfig, train: bool, generator: t
                       pin_memory=t.device.startswith("cuda"))
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> tuple[dict[str, np.ndarray], np.ndarray]:
+@torch.inference_mode()
+def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+            amp: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Probabilities of every head output, and labels, for a whole split."""
     model.eval()
     probs: dict[str, list[torch.Tensor]] = {}
     labels = []
     for images, y in loader:
-        for k, v in model(images.to(device)).items():
+        with autocast(device, amp):
+            outputs = model(images.to(device, non_blocking=True))
+        for k, v in outputs.items():
             probs.setdefault(k, []).append(torch.sigmoid(v.float()).cpu())
-        labels.append(y)
+        labels.append(y.cpu())
     return {k: torch.cat(v).numpy() for k, v in probs.items()}, torch.cat(labels).numpy().astype(np.int8)
 
 
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, data: PreparedDataset) -> dict[str, Any]:
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, data: PreparedDataset,
+             amp: bool = False) -> dict[str, Any]:
     """Metrics of the final prediction; for multi-output heads also the error of each other output."""
-    probs, labels = predict(model, loader, device)
+    probs, labels = predict(model, loader, device, amp)
     out = M.compute_metrics(probs[model.prediction_key], labels, data.attributes, data.groups)
     for key, p in probs.items():
         if key != model.prediction_key:
@@ -141,24 +190,33 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d
     return out
 
 
+def train_step(model, images, y, optimizer, pos_w, neg_w, grad_clip: float | None,
+               amp: bool = False) -> torch.Tensor:
+    """One optimisation step; returns the loss as a device tensor (no host sync)."""
+    with autocast(images.device, amp):
+        outputs = model(images)
+        loss = sum(w * masked_bce(outputs[k].float(), y, pos_w, neg_w) for k, w in model.loss_weights.items())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def train_one_epoch(model, loader, optimizer, device, pos_w, neg_w, grad_clip: float | None,
-                    mixup_alpha: float = 0.0, bar: bool = False, desc: str = "train") -> float:
-    """One pass over ``loader``; ``bar`` draws a per-batch progress bar (for a terminal, never a log)."""
+                    amp: bool = False, mixup_alpha: float = 0.0, bar: bool = False, desc: str = "train") -> float:
+    """One pass over ``loader`` (a DataLoader, or cached batches that already mixed, so mixup_alpha=0).
+
+    ``bar`` draws a per-batch progress bar (for a terminal, never a log)."""
     model.train()
     total, count = torch.zeros((), device=device), 0
-    weights = model.loss_weights
     for images, y in progress_bar(loader, desc=desc, unit="batch", bar=bar, leave=False):
         images, y = images.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if mixup_alpha > 0:
             images, y = mixup(images, y, mixup_alpha)
-        outputs = model(images)
-        loss = sum(w * masked_bce(outputs[k], y, pos_w, neg_w) for k, w in weights.items())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        total += loss.detach() * len(y)  # accumulated on device: no host sync per step
+        loss = train_step(model, images, y, optimizer, pos_w, neg_w, grad_clip, amp)
+        total += loss * len(y)  # accumulated on device: no host sync per step
         count += len(y)
     return float(total) / max(count, 1)
 
@@ -222,19 +280,30 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
 
     seed_everything(cfg.seed)
     model = build_model(cfg, len(data.attributes)).to(device)
+    # NHWC pays on CUDA tensor cores; on CPU it measured within noise (docs/performance.md), so CUDA only
+    channels_last = cfg.train.channels_last and device.type == "cuda" and uses_conv(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    amp = cfg.train.amp
     optimizer = build_optimizer(cfg, model)
     scheduler = build_scheduler(cfg, optimizer)
     pos_w = neg_w = None
     if cfg.train.loss_weighting == "pa100k":
         pos_w, neg_w = (w.to(device) for w in pa100k_weights(data.positive_rate(cfg.data.train_splits)))
 
-    size, aug = cfg.data.image_size, cfg.data.augment
-    preload = len(data.images) <= 20000 and size[0] * size[1] <= 64 * 64
-    train_ds = AttributeImageDataset(data, cfg.data.train_splits, size, aug, train=True, preload=preload)
-    eval_sets = {"test": AttributeImageDataset(data, cfg.data.test_split, size, preload=preload)}
-    if cfg.data.val_split:
-        eval_sets["val"] = AttributeImageDataset(data, cfg.data.val_split, size, preload=preload)
-    eval_loaders = {k: _loader(v, cfg, train=False) for k, v in eval_sets.items()}
+    cached = batch_sources(cfg, data, device, channels_last)
+    if cached:
+        train_ds, eval_loaders = cached
+    else:
+        size, aug = cfg.data.image_size, cfg.data.augment
+        preload = len(data.images) <= 20000 and size[0] * size[1] <= 64 * 64
+        train_ds = AttributeImageDataset(data, cfg.data.train_splits, size, aug, train=True, preload=preload)
+        eval_sets = {"test": AttributeImageDataset(data, cfg.data.test_split, size, preload=preload)}
+        if cfg.data.val_split:
+            eval_sets["val"] = AttributeImageDataset(data, cfg.data.val_split, size, preload=preload)
+        eval_loaders = {k: _loader(v, cfg, train=False) for k, v in eval_sets.items()}
+    if cfg.train.compile:
+        model.compile()  # in place: state_dict keys stay those of the eager model
     select_split = {"best_val": "val", "best_test": "test", "last": None}[cfg.train.selection]
     select_metric = "error"
 
@@ -272,8 +341,10 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 torch.manual_seed(cfg.seed * 100003 + epoch)  # resume-exact: RNG depends only on (seed, epoch)
                 gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
                 te = time.time()
-                loss = train_one_epoch(model, _loader(train_ds, cfg, True, gen), optimizer, device,
-                                       pos_w, neg_w, cfg.train.grad_clip, cfg.train.mixup_alpha, bar=progress,
+                batches = train_ds.set_epoch_seed(cfg.seed * 100003 + epoch) if cached else \
+                    _loader(train_ds, cfg, True, gen)
+                loss = train_one_epoch(model, batches, optimizer, device, pos_w, neg_w, cfg.train.grad_clip, amp,
+                                       mixup_alpha=0.0 if cached else cfg.train.mixup_alpha, bar=progress,
                                        desc=f"epoch {epoch + 1}/{cfg.train.epochs}")
                 if not math.isfinite(loss):
                     raise NonFiniteLoss(f"training loss is {loss} at epoch {epoch + 1}; lower train.lr or set "
@@ -282,7 +353,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss,
                                        "lr": optimizer.param_groups[0]["lr"],
                                        "train_images_per_s": len(train_ds) / max(train_s, 1e-9)}
-                evals = {s: evaluate(model, eval_loaders[s], device, data)
+                evals = {s: evaluate(model, eval_loaders[s], device, data, amp)
                          for s in ("val", "test") if s in eval_loaders and (s == "val" or select_split == "test")}
                 for s, mets in evals.items():
                     row.update({f"{s}_{k}": v for k, v in M.scalar_metrics(mets).items()})
@@ -313,7 +384,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
         raise
 
     model.load_state_dict(best["state"])
-    test = evaluate(model, eval_loaders["test"], device, data)
+    test = evaluate(model, eval_loaders["test"], device, data, amp)
     result = {
         "test": test, "selected_epoch": best["epoch"], "selection": cfg.train.selection,
         "selection_value": best["value"], "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,

@@ -16,7 +16,11 @@ from l2l.errors import UserError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 AUGMENTATIONS = ("hflip", "pad_crop", "randaugment")
-PAD = 10  # pad_crop: pixels of zero padding before the random crop back to image_size (PA-100K recipe)
+
+
+def pad_pixels(image_size: Sequence[int]) -> int:
+    """Padding of ``pad_crop``: 10 px at 192 px (PA-100K: Pad(10) at 256x192) (the PA-100K baseline's Pad(10)), scaled with the image."""
+    return max(1, round(10 * min(image_size) / 192))
 
 
 def read_image(path) -> Image.Image:
@@ -40,7 +44,7 @@ def build_transform(image_size: Sequence[int], augment: Sequence[str], train: bo
         raise UserError(f"unknown augmentation(s) {unknown} in data.augment; available: {AUGMENTATIONS}")
     steps: list = [v2.Resize(list(image_size), antialias=True)]
     if train and "pad_crop" in augment:
-        steps += [v2.Pad(PAD), v2.RandomCrop(list(image_size))]
+        steps += [v2.Pad(pad_pixels(image_size)), v2.RandomCrop(list(image_size))]
     if train and "hflip" in augment:
         steps.append(v2.RandomHorizontalFlip())
     if train and "randaugment" in augment:

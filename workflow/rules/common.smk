@@ -184,3 +184,16 @@ def download_url(wildcards):
 def download_sha_arg(wildcards):
     sha = config["datasets"][wildcards.dataset].get("sha256")
     return f"--sha256 {sha}" if sha else ""
+def dataset_dir(wildcards):
+    return f"{RESULTS}/datasets/{wildcards.dataset}"
+
+
+def cache_inputs(wildcards):
+    """The uint8 image caches a train job reads when data.cache is on (one per split it uses)."""
+    data = run_config(wildcards)["data"]
+    if not data.get("cache", True):
+        return []
+    height, width = data.get("image_size", [32, 32])
+    splits = [*data.get("train_splits", ["train"]), data.get("val_split", "val"), data.get("test_split", "test")]
+    root = f"{RESULTS}/datasets/{wildcards.dataset}/cache"
+    return [f"{root}/{s}_{height}x{width}.npy" for s in dict.fromkeys(s for s in splits if s)]

@@ -65,3 +65,23 @@ rule prepare_dataset:
     shell:
         "l2l prepare {params.args} --source {params.source} --out {params.out} > {log} 2>&1 "
         "|| {{ tail -n 20 {log} >&2; exit 1; }}"
+# Decoded, resized uint8 images of one split at one input size (l2l.data.cache), read by train jobs
+# when data.cache is on, so no job decodes an image file per step.
+rule cache_dataset:
+    input:
+        meta=f"{DATASET_DIR}/meta.yaml",
+    output:
+        f"{DATASET_DIR}/cache/{{split}}_{{height}}x{{width}}.npy",
+    wildcard_constraints:
+        split="train|val|test",
+        height=r"\d+",
+        width=r"\d+",
+    params:
+        root=dataset_dir,
+    log:
+        f"{RESULTS}/datasets/logs/{{dataset}}_cache_{{split}}_{{height}}x{{width}}.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "l2l cache --data {params.root} --split {wildcards.split} "
+        "--image-size {wildcards.height} {wildcards.width} > {log} 2>&1"

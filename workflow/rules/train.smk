@@ -24,6 +24,7 @@ rule train:
     input:
         meta=dataset_meta,
         tracking=TRACKING_MARKER,
+        cache=cache_inputs,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         history=f"{RUN_DIR}/history.csv",

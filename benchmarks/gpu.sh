@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# GPU throughput benchmark in one call of at most 8 minutes (docs/performance.md):
+# ResNet-50 at 250x250 (LFWA), batch 16 and 64, FC Head / AQN / Label2Label, plain loop vs fast path
+# (uint8 cache, batched augmentation on the GPU, channels_last, bf16 autocast, fused SGD), then
+# Label2Label batch 64 once more with torch.compile to price its compile time.
+# Writes gpu.json/.md and gpu_compile.json/.md to $OUT if set, else results/benchmarks/.
+# Needs a Python environment with this project installed (pip install -e .).
+#
+#   bash benchmarks/gpu.sh                 # on the GPU machine
+#   DEVICE=cpu bash benchmarks/gpu.sh      # smoke run of the same script on a CPU (tiny setting, ~1 min)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+DEVICE="${DEVICE:-cuda}"
+OUT_DIR="${OUT:-results/benchmarks}"
+mkdir -p "$OUT_DIR"
+DATA_DIR="$(mktemp -d)"
+trap 'rm -rf "$DATA_DIR"' EXIT
+PY="${PYTHON:-python}"
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+
+if [ "$DEVICE" = cpu ]; then
+  # same script, tiny sizes, so that this file is exercised without a GPU
+  COMMON=(--device cpu --threads 1 --repeats 2 --warmup 1 --n-images 64 --plain-workers 0
+          --skip-epoch --skip-overhead --data-dir "$DATA_DIR")
+  MAIN=(--configs resnet18:32:8:16:1 --methods fc_head label2label)
+  COMPILE=(--configs small_cnn:32:8:16:1 --methods label2label)
+  TAG=cpu_smoke
+else
+  # 2,048 JPEGs at 250x250; the plain loop gets 8 DataLoader workers as the official code would
+  COMMON=(--device "$DEVICE" --threads 4 --repeats 5 --warmup 5 --n-images 2048 --plain-workers 8
+          --eval-batches 2 --data-dir "$DATA_DIR")
+  MAIN=(--configs resnet50:250:16:256:40 resnet50:250:64:256:15)
+  COMPILE=(--configs resnet50:250:64:256:15 --methods label2label --skip-epoch --skip-overhead)
+  TAG=gpu
+fi
+
+timeout 280 "$PY" -m benchmarks.throughput "${COMMON[@]}" "${MAIN[@]}" --out "$OUT_DIR/$TAG.json"
+# torch.compile: the warm-up row's fast_warmup_s includes the compile time
+timeout 170 "$PY" -m benchmarks.throughput "${COMMON[@]}" "${COMPILE[@]}" --compile --out "$OUT_DIR/${TAG}_compile.json" \
+  || echo "torch.compile run failed or timed out (see above); the main results stand" >&2

@@ -1,0 +1,158 @@
+"""The fast path: image cache, batched augmentation, and equivalence with the per-sample path."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from l2l.cli import main
+from l2l.config import resolve
+from l2l.data import load_prepared
+from l2l.data.batched import CachedBatches, hflip, mixup, pad_crop, pad_pixels
+from l2l.data.cache import build_cache, cache_path, check_cache, load_cache
+from l2l.data.loader import AttributeImageDataset
+from l2l.engine import build_model, masked_bce, train, train_step
+from l2l.errors import UserError
+
+
+@pytest.fixture()
+def dataset_copy(tiny_dataset, tmp_path):
+    return shutil.copytree(tiny_dataset, tmp_path / "data")
+
+
+def test_cache_holds_the_loaders_pixels(dataset_copy):
+    data = load_prepared(dataset_copy)
+    arr = load_cache(data, "val", (24, 20))
+    assert arr.shape == (32, 3, 24, 20) and arr.dtype == np.uint8
+    assert cache_path(dataset_copy, "val", (24, 20)).is_file()
+    ds = AttributeImageDataset(data, "val", (24, 20))
+    for i in (0, 17, 31):
+        assert torch.equal(torch.from_numpy(np.array(arr[i])), ds._decode(i))
+
+
+def test_stale_or_missing_cache_is_a_clear_error(dataset_copy):
+    data = load_prepared(dataset_copy)
+    with pytest.raises(UserError, match="cache missing.*l2l cache --data"):
+        check_cache(data, "train", (16, 16))
+    path = build_cache(data, "train", (16, 16))
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    side.write_text(json.dumps({**meta, "labels_sha256": "0" * 64}))
+    with pytest.raises(UserError, match="stale.*rebuild it with `l2l cache"):
+        load_cache(data, "train", (16, 16))
+    build_cache(data, "train", (16, 16))  # a stale cache is rebuilt by an explicit build
+    check_cache(data, "train", (16, 16))
+
+
+def test_cli_cache_and_bad_split(dataset_copy, capsys):
+    assert main(["cache", "--data", str(dataset_copy), "--image-size", "16", "16"]) == 0
+    assert all(cache_path(dataset_copy, s, (16, 16)).is_file() for s in ("train", "val", "test"))
+    assert main(["cache", "--data", str(dataset_copy), "--image-size", "16", "16", "--split", "nope"]) == 2
+    assert "split 'nope' has no images" in capsys.readouterr().err
+
+
+def test_batched_augmentations():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 255, (64, 3, 8, 10), dtype=torch.uint8)
+    f = hflip(x, gen)
+    flipped = [torch.equal(f[i], x[i].flip(-1)) for i in range(64)]
+    kept = [torch.equal(f[i], x[i]) for i in range(64)]
+    assert all(a or b for a, b in zip(flipped, kept)) and 15 < sum(flipped) < 49
+    c = pad_crop(x, 2, gen)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(8):  # every output is some 8×10 window of its own padded image
+        assert any(torch.equal(c[i], padded[i, :, dy:dy + 8, dx:dx + 10]) for dy in range(5) for dx in range(5))
+    assert pad_pixels((256, 192)) == 10 and pad_pixels((32, 32)) == 2
+    y = torch.tensor([[1.0, 0.0, -1.0], [0.0, -1.0, 1.0]])
+    xm, ym = mixup(torch.ones(2, 3, 2, 2), y, 0.4, np.random.default_rng(0), gen)
+    assert (ym[:, 1:] == -1).all() or (ym == y).all()  # unknown in either image stays unknown
+    assert ((ym == -1) | ((ym >= 0) & (ym <= 1))).all()
+
+
+def test_cached_batches_order_determinism_and_normalisation(tiny_dataset):
+    data = load_prepared(tiny_dataset)
+    arr = load_cache(data, "train", (32, 32))
+    labels = data.labels[data.indices("train")]
+    ev = CachedBatches([arr[:40], arr[40:]], labels, 50, "cpu")  # two parts: logically concatenated
+    images, y = zip(*ev)
+    ds = AttributeImageDataset(data, "train", (32, 32))
+    assert torch.equal(torch.cat(images)[57], ds[57][0]) and torch.equal(torch.cat(y), ds.labels)
+    tr = CachedBatches([arr], labels, 32, "cpu", augment=["hflip", "pad_crop", "randaugment"], mixup_alpha=0.2,
+                       train=True)
+    torch.manual_seed(0)  # RandAugment draws from the global RNG, which the engine seeds per epoch
+    a = [b[0] for b in tr.set_epoch_seed(3)]
+    torch.manual_seed(0)
+    b = [b[0] for b in tr.set_epoch_seed(3)]
+    c = [b[0] for b in tr.set_epoch_seed(4)]
+    assert all(torch.equal(p, q) for p, q in zip(a, b)) and not torch.equal(a[0], c[0])
+    assert [len(t) for t in a] == [32, 32, 32]
+
+
+def _cfg(dataset, tmp_path, **data):
+    return resolve({"method": "label2label", "model": {"ffn_dim": 32},
+                    "train": {"epochs": 1, "batch_size": 32, "selection": "last"},
+                    "data": {"path": str(dataset), **data},
+                    "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "fast"}})
+
+
+@pytest.mark.parametrize("method", ["fc_head", "label2label"])
+def test_one_step_fast_equals_plain_fp32(tiny_dataset, tmp_path, method):
+    """Same weights, same batch: the fast step (cache, channels_last, foreach) gives the plain step's loss."""
+    data = load_prepared(tiny_dataset)
+    cfg = _cfg(tiny_dataset, tmp_path)
+    cfg.method = method
+    torch.manual_seed(0)
+    plain = build_model(cfg, len(data.attributes))
+    fast = build_model(cfg, len(data.attributes))
+    fast.load_state_dict(plain.state_dict())
+    fast = fast.to(memory_format=torch.channels_last)
+    ds = AttributeImageDataset(data, "train", (32, 32))
+    xp = torch.stack([ds[i][0] for i in range(16)])
+    xf, yf = next(iter(CachedBatches([load_cache(data, "train", (32, 32))], data.labels[data.indices("train")], 16,
+                                     "cpu", channels_last=True)))
+    assert torch.equal(xf, xp) and xf.is_contiguous(memory_format=torch.channels_last)
+    opt_p = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9, foreach=False)
+    opt_f = torch.optim.SGD(fast.parameters(), lr=0.05, momentum=0.9, foreach=True)
+    losses = []
+    for model, opt, x in ((plain, opt_p, xp), (fast, opt_f, xf)):
+        model.train()
+        torch.manual_seed(1)  # the IC-MLM's random masks
+        losses.append(train_step(model, x, yf, opt, None, None, None))
+    assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-5, abs=1e-6)
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-5), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 autocast runs on CUDA only")
+def test_one_step_bf16_close_to_fp32_on_cuda(tiny_dataset, tmp_path):
+    """bf16 has an 8-bit mantissa: the loss of one step agrees with fp32 within 2% (documented tolerance)."""
+    data = load_prepared(tiny_dataset)
+    cfg = _cfg(tiny_dataset, tmp_path)
+    torch.manual_seed(0)
+    model = build_model(cfg, len(data.attributes)).cuda()
+    x, y = next(iter(CachedBatches([load_cache(data, "train", (32, 32))], data.labels[data.indices("train")], 32,
+                                   "cuda")))
+    model.eval()  # no dropout / masking: the same function in both precisions
+    with torch.no_grad():
+        out32 = model(x)
+        ref = sum(w * masked_bce(out32[k], y) for k, w in model.loss_weights.items())
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(x)
+        low = sum(w * masked_bce(out[k].float(), y) for k, w in model.loss_weights.items())
+    assert low.item() == pytest.approx(ref.item(), rel=2e-2)
+
+
+def test_engine_trains_with_and_without_cache(dataset_copy, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cached = train(_cfg(dataset_copy, tmp_path, augment=["pad_crop", "randaugment"]), tmp_path / "a",
+                   log=lambda m: None)
+    assert cache_path(dataset_copy, "train", (32, 32)).is_file()  # built on first use
+    plain = train(_cfg(dataset_copy, tmp_path, cache=False), tmp_path / "b", log=lambda m: None)
+    assert 0 <= cached["test"]["error"] <= 100 and 0 <= plain["test"]["error"] <= 100
+    cfg = _cfg(dataset_copy, tmp_path)
+    cfg.train.mixup_alpha = 0.4
+    mixed = train(cfg, tmp_path / "c", log=lambda m: None)
+    again = train(cfg, tmp_path / "d", log=lambda m: None)
+    assert mixed["test"] == again["test"]  # the cached path is deterministic for a seed
