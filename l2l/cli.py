@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
 
-from l2l.errors import UserError
+from l2l.errors import Preempted, UserError
 
 
 def _kv(items: Sequence[str] | None) -> dict[str, str]:
@@ -31,16 +32,29 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from l2l.config import resolve, with_overrides
     from l2l.engine import train
-    from l2l.io import read_yaml
 
     if args.config_json:
         data = json.loads(args.config_json)
     elif args.config:
-        data = read_yaml(args.config) or {}
+        data = _read_config(args.config)
     else:
         data = {}
     cfg = with_overrides(resolve(data), args.set or [])
     train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True))
+
+
+def _read_config(path: str) -> dict:
+    import yaml
+
+    from l2l.io import read_yaml
+
+    try:
+        data = read_yaml(path) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a run config must be a mapping of keys (method, model, train, ...)")
+    return data
 
 
 def cmd_init_tracking(args: argparse.Namespace) -> None:
@@ -59,6 +73,13 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
     summary = aggregate(args.metrics, args.out_dir)
     print(summary.to_string(index=False))
+
+
+def _os_error(e: OSError) -> str:
+    where = f"{e.filename}: " if e.filename else ""
+    fix = {errno.ENOENT: "check the path", errno.ENOSPC: "free space there, then re-run",
+           errno.EDQUOT: "free space (quota) there, then re-run"}.get(e.errno, "check permissions there, then re-run")
+    return f"{where}{e.strerror or e}; {fix}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"l2l {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a missing input, or a folder that cannot be created: still one line
+        print(f"l2l {args.command}: error: {_os_error(e)}", file=sys.stderr)
+        return 2
+    except Preempted as e:
+        print(f"l2l {args.command}: preempted: {e}", file=sys.stderr)
+        return 128 + e.signum  # the shell's "killed by signal" code: schedulers count it as a failure and retry
     return 0
 
 
