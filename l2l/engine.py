@@ -237,7 +237,7 @@ def _save_torch(path: Path, obj: Any) -> None:
 
 def _load_resume(path: Path, fingerprint: str, log: Callable[[str], None]) -> dict[str, Any] | None:
     """The checkpoint of this config, or None; one of another config is moved aside, not trusted."""
-    for stale_tmp in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
+    for stale_tmp in path.parent.glob(".*.tmp"):  # atomic_write temp files of a process killed mid-write
         stale_tmp.unlink(missing_ok=True)
     if not path.is_file():
         return None
@@ -345,7 +345,8 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 if not math.isfinite(loss):
                     raise NonFiniteLoss(f"training loss is {loss} in epoch {epoch + 1} (MLflow run {tracker.run_id} "
                                         f"marked FAILED); lower train.lr or set train.grad_clip; {resume_path} "
-                                        f"keeps the last good epoch ({epoch})")
+                                        f"keeps " + (f"the last good epoch ({epoch})" if epoch else
+                                                     "the weights before training"))
                 train_s = time.time() - te
                 row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss,
                                        "lr": optimizer.param_groups[0]["lr"],

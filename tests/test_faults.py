@@ -163,7 +163,7 @@ def test_nan_loss_marks_the_run_failed_and_keeps_the_checkpoint(tmp_path, tiny_d
     line = _one_line(res)
     assert line.startswith("l2l train: error: training loss is nan in epoch 1 (MLflow run "), line
     assert "marked FAILED); lower train.lr or set train.grad_clip;" in line
-    assert f"{tmp_path / 'run' / 'resume.ckpt'} keeps the last good epoch (0)" in line
+    assert line.endswith(f"{tmp_path / 'run' / 'resume.ckpt'} keeps the weights before training")
     runs = _nothing_half_written(tmp_path)
     assert len(runs) == 1 and runs[0].info.run_id in line
     assert (tmp_path / "run" / "resume.ckpt").is_file()
@@ -252,3 +252,25 @@ def test_real_full_disk_during_training(full_disk, tmp_path, tiny_dataset):
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]  # no temp file, no partial checkpoint
     runs = list_runs(f"sqlite:///{tmp_path}/m.db", "faults")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_nan_in_a_later_epoch_keeps_the_last_good_epoch(tmp_path, tiny_dataset, l2l_train, monkeypatch):
+    import torch
+
+    import l2l.engine
+
+    real, calls = l2l.engine.masked_bce, []
+
+    def nan_from_epoch_2(*args, **kwargs):  # tiny_dataset: 96 train images / batch 32 = 3 batches per epoch
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) > 3 else loss
+
+    monkeypatch.setattr(l2l.engine, "masked_bce", nan_from_epoch_2)
+    res = l2l_train("train.epochs=3", "method=fc_head", dataset=tiny_dataset)
+    assert res.returncode == 2
+    line = _one_line(res)
+    assert "training loss is nan in epoch 2" in line and line.endswith("keeps the last good epoch (1)"), line
+    ckpt = torch.load(tmp_path / "run" / "resume.ckpt", weights_only=False)
+    assert ckpt["epoch"] == 0 and len(ckpt["history"]) == 1 and ckpt["history"][0]["train_loss"] > 0
+    assert [r.info.status for r in _nothing_half_written(tmp_path)] == ["FAILED"]
