@@ -175,19 +175,23 @@ def _is_better(value: float, best: float | None, metric: str) -> bool:
 
 
 class _SignalGuard:
-    """Turn SIGTERM/SIGUSR1 (SLURM preemption, Snakemake abort) into a flag checked between epochs."""
+    """Turn SIGTERM/SIGUSR1/SIGINT (SLURM preemption or time limit, Snakemake abort, Ctrl-C) into a flag
+    checked between batches. A second Ctrl-C interrupts at once; repeated SIGTERMs (SLURM and Snakemake
+    may both send one) only keep the flag."""
 
     def __init__(self) -> None:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_SignalGuard":
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.received = signum
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = self.received or signum
 
     def stop_requested(self) -> bool:
         return self.received is not None
@@ -197,8 +201,9 @@ class _SignalGuard:
             signal.signal(sig, old)
 
 
-def _state(model, optimizer, scheduler, epoch, history, best, run_id, fingerprint) -> dict[str, Any]:
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+def _state(model, optimizer, scheduler, epoch, history, best, run_id, fingerprint,
+           elapsed_s: float = 0.0) -> dict[str, Any]:
+    return {"elapsed_s": elapsed_s, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler else None, "epoch": epoch,
             "history": history, "best": best, "run_id": run_id, "fingerprint": fingerprint}
 
@@ -306,8 +311,9 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
         if scheduler and ckpt["scheduler"]:
             scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, history, best, run_id = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"], ckpt["run_id"]
-        log(f"resuming from {resume_path} at epoch {start_epoch + 1}/{cfg.train.epochs}" if start_epoch < cfg.train.epochs
-            else f"resuming from {resume_path}: all {cfg.train.epochs} epochs done, testing and writing the run folder")
+        n = cfg.train.epochs
+        log(f"resuming from {resume_path} at epoch {start_epoch + 1}/{n}" if start_epoch < n
+            else f"resuming from {resume_path}: all {n} epochs done, testing and writing the run folder")
 
     uri = resolve_uri(cfg.tracking.uri)
     run_tags = {"dataset": data.name, "dataset_sha256": data.meta.get("labels_sha256", ""),
@@ -329,6 +335,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
             tracker.finish("FAILED")
             raise
 
+    before_s = ckpt.get("elapsed_s", 0.0) if ckpt else 0.0  # training time of the earlier jobs of this run
     t0 = time.time()
     try:
         with _SignalGuard() as guard:
@@ -366,7 +373,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 history.append(row)
                 # checkpoint first, then MLflow: a kill in between is repaired by _relog_missing_epochs
                 _save_torch(resume_path, _state(model, optimizer, scheduler, epoch, history, best, tracker.run_id,
-                                                fingerprint))
+                                                fingerprint, before_s + time.time() - t0))
                 tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
                 eta = (time.time() - t0) / (epoch + 1 - start_epoch) * (cfg.train.epochs - epoch - 1)
                 log(f"epoch {epoch + 1}/{cfg.train.epochs} loss {loss:.4f}"
@@ -376,7 +383,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                     raise Preempted(f"signal {guard.received} received; {resume_path} keeps epoch {epoch + 1}/"
                                     f"{cfg.train.epochs}: re-run the same command to resume", guard.received)
             # a signal after the last epoch: finishing (seconds) beats a rerun
-            return _finish(cfg, model, best, eval_loaders, device, data, history, tracker, out_dir, t0,
+            return _finish(cfg, model, best, eval_loaders, device, data, history, tracker, out_dir, t0 - before_s,
                            fingerprint, resume_path, log)
     except Preempted:
         tracker.finish("KILLED")
