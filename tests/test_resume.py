@@ -181,3 +181,29 @@ def test_checkpoint_of_another_config_is_moved_aside(tiny_dataset, tmp_path, mon
     assert (run / f"resume.ckpt.{old.fingerprint()}.stale").is_file()
     assert any("belongs to another config" in m and "starting over" in m for m in logs)
     assert not any(m.startswith("resuming") for m in logs)
+
+
+def test_resume_when_the_mlflow_run_is_gone_logs_a_complete_new_run(tiny_dataset, tmp_path, monkeypatch):
+    """The checkpoint's run was deleted (or the job now logs elsewhere): a new run gets the whole history."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/m.db"
+    cfg = resolve({"model": {"ffn_dim": 32}, "train": {"epochs": 2, "batch_size": 32},
+                   "data": {"path": str(tiny_dataset)}, "tracking": {"uri": uri, "experiment": "gone"}})
+    real = Tracker.log_metrics
+
+    def dies_after_epoch_1(self, metrics, step=None):
+        real(self, metrics, step)
+        if step == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Tracker, "log_metrics", dies_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", log=lambda m: None)
+    monkeypatch.setattr(Tracker, "log_metrics", real)
+    old = torch.load(tmp_path / "run" / "resume.ckpt", weights_only=False)["run_id"]
+    MlflowClient(uri).delete_run(old)
+    result = train(cfg, tmp_path / "run", log=lambda m: None)
+    assert result["mlflow_run_id"] != old
+    assert [r.info.run_id for r in list_runs(uri, "gone")] == [result["mlflow_run_id"]]
+    steps = [m.step for m in MlflowClient(uri).get_metric_history(result["mlflow_run_id"], "val_error")]
+    assert sorted(steps) == [1, 2]
