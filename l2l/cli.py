@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
 
-from l2l.errors import UserError
+from l2l.errors import Preempted, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,16 +44,29 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from l2l.config import resolve, with_overrides
     from l2l.engine import train
-    from l2l.io import read_yaml
 
     if args.config_json:
         data = json.loads(args.config_json)
     elif args.config:
-        data = read_yaml(args.config) or {}
+        data = _read_config(args.config)
     else:
         data = {}
     cfg = with_overrides(resolve(data), args.set or [])
     train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
+
+
+def _read_config(path: str) -> dict:
+    import yaml
+
+    from l2l.io import read_yaml
+
+    try:
+        data = read_yaml(path) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a run config must be a mapping of keys (method, model, train, ...)")
+    return data
 
 
 def cmd_init_tracking(args: argparse.Namespace) -> None:
@@ -157,6 +171,8 @@ def add_predict(sub) -> None:
     r.add_argument("--threshold", type=float, default=0.5, help="decision threshold on the probability (0.5)")
     r.add_argument("--device", default="cpu", help="torch device, e.g. cuda:0 (default cpu)")
     r.set_defaults(func=cmd_predict)
+
+
 def cmd_cache(args: argparse.Namespace) -> None:
     from l2l.data import load_prepared
     from l2l.data.cache import build_cache
@@ -174,12 +190,20 @@ def cmd_cache(args: argparse.Namespace) -> None:
 
 def add_cache_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("cache", help="decode and resize a prepared dataset once into uint8 arrays (data.cache)",
-                       epilog="example: l2l cache --data results/datasets/embedded --image-size 32 32")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_examples("l2l cache --data results/datasets/embedded --image-size 32 32"))
     c.add_argument("--data", required=True, help="prepared-dataset folder")
     c.add_argument("--image-size", type=int, nargs=2, required=True, metavar=("H", "W"), help="network input size")
     c.add_argument("--split", action="append", help="split to cache (repeatable; default: every non-empty split)")
     c.add_argument("--force", action="store_true", help="rebuild even if the cache is valid")
     c.set_defaults(func=cmd_cache)
+
+
+def _os_error(e: OSError) -> str:
+    where = f"{e.filename}: " if e.filename else ""
+    fix = {errno.ENOENT: "check the path", errno.ENOSPC: "free space there, then re-run",
+           errno.EDQUOT: "free space (quota) there, then re-run"}.get(e.errno, "check permissions there, then re-run")
+    return f"{where}{e.strerror or e}; {fix}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,9 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"l2l {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a path given on the command line that cannot be read or written
-        print(f"l2l {args.command}: error: {e}; check the path and its permissions", file=sys.stderr)
+    except OSError as e:  # a missing input, or a folder that cannot be created: still one line
+        print(f"l2l {args.command}: error: {_os_error(e)}", file=sys.stderr)
         return 2
+    except Preempted as e:
+        print(f"l2l {args.command}: preempted: {e}", file=sys.stderr)
+        return 128 + e.signum  # the shell's "killed by signal" code: schedulers count it as a failure and retry
     return 0
 
 

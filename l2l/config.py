@@ -132,8 +132,38 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     kwargs = {}
     for name, value in data.items():
         sub = _SECTIONS.get((cls, name))
-        kwargs[name] = _build(sub, value, f"{where}.{name}" if where else name) if sub else value
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _build(sub, value, key) if sub else _typed(known[name].type, value, key)
     return cls(**kwargs)
+
+
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _typed(annotation: str, value: Any, key: str) -> Any:
+    """Check a scalar against its field's type; a numeric string for a float becomes a float.
+
+    YAML reads ``1e30`` (no dot) as a string, so ``--set train.lr=1e30`` would otherwise reach
+    the optimizer as text and fail deep inside torch.
+    """
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    simple = [k for k in kinds if k in _KINDS]
+    if not simple or len(simple) != len([k for k in kinds if k != "None"]):
+        return value  # lists and dicts: checked by _check and the schema
+    if "float" in simple and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    ok = any(isinstance(value, _KINDS[k]) and not (k != "bool" and isinstance(value, bool)) for k in simple)
+    if not ok:
+        want = " or ".join({"int": "an integer", "float": "a number", "str": "a string", "bool": "true/false"}[k]
+                           for k in simple)
+        raise UserError(f"config key {key} must be {want}{' or null' if 'None' in kinds else ''}, "
+                        f"got {value!r} ({type(value).__name__})")
+    return value
 
 
 _SECTIONS = {

@@ -11,14 +11,24 @@ Run folder (``out_dir``)::
     metrics.json   test metrics of the selected epoch, selection info, MLflow run id
     model.pt       weights of the selected epoch
     resume.ckpt    last finished epoch (removed on success): a killed job resumes from it
+
+Resume contract: ``resume.ckpt`` is written (atomically) before training starts and
+after every epoch, *before* that epoch's metrics go to MLflow; it holds the MLflow
+run id. A rerun continues in the same MLflow run, re-logs any epoch whose metrics
+did not reach MLflow, and, because every epoch's RNG depends only on (seed, epoch),
+ends with the same numbers as an uninterrupted run. It is not a Snakemake output,
+so Snakemake never deletes it when a job fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import math
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -37,7 +47,7 @@ from l2l.data.batched import CachedBatches
 from l2l.data.cache import load_cache
 from l2l.data.loader import AttributeImageDataset
 from l2l.data.mixup import mixup
-from l2l.errors import UserError
+from l2l.errors import Preempted, UserError
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
 from l2l.progress import progress as progress_bar
@@ -46,11 +56,7 @@ from l2l.tracking import Tracker, git_commit, resolve_uri
 HIGHER_IS_BETTER = {"mA", "accuracy", "precision", "recall", "f1", "f1_of_means"}
 
 
-class Preempted(Exception):
-    """SIGTERM/SIGUSR1 arrived: the last finished epoch is checkpointed, the job exits non-zero."""
-
-
-class NonFiniteLoss(Exception):
+class NonFiniteLoss(UserError):
     """The loss became NaN/inf: the run stops, marked FAILED, with the last good checkpoint kept."""
 
 
@@ -205,13 +211,20 @@ def train_step(model, images, y, optimizer, pos_w, neg_w, grad_clip: float | Non
 
 
 def train_one_epoch(model, loader, optimizer, device, pos_w, neg_w, grad_clip: float | None,
-                    amp: bool = False, mixup_alpha: float = 0.0, bar: bool = False, desc: str = "train") -> float:
-    """One pass over ``loader`` (a DataLoader, or cached batches that already mixed, so mixup_alpha=0).
+                    amp: bool = False, mixup_alpha: float = 0.0, bar: bool = False, desc: str = "train",
+                    stop: Callable[[], bool] | None = None) -> float | None:
+    """Mean training loss of one epoch, or None when ``stop()`` became true between two batches.
 
-    ``bar`` draws a per-batch progress bar (for a terminal, never a log)."""
+    ``loader`` is a DataLoader, or cached batches that already mixed (then mixup_alpha=0); ``bar``
+    draws a per-batch progress bar (for a terminal, never a log). Stopping mid-epoch (a preemption
+    signal) abandons the partial epoch: the job exits within one batch and the rerun redoes the
+    epoch from the last checkpoint.
+    """
     model.train()
     total, count = torch.zeros((), device=device), 0
     for images, y in progress_bar(loader, desc=desc, unit="batch", bar=bar, leave=False):
+        if stop is not None and stop():
+            return None
         images, y = images.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if mixup_alpha > 0:
             images, y = mixup(images, y, mixup_alpha)
@@ -228,39 +241,96 @@ def _is_better(value: float, best: float | None, metric: str) -> bool:
 
 
 class _SignalGuard:
-    """Turn SIGTERM/SIGUSR1 (SLURM preemption, Snakemake abort) into a flag checked between epochs."""
+    """Turn SIGTERM/SIGUSR1/SIGINT (SLURM preemption or time limit, Snakemake abort, Ctrl-C) into a flag
+    checked between batches. A second Ctrl-C interrupts at once; repeated SIGTERMs (SLURM and Snakemake
+    may both send one) only keep the flag."""
 
     def __init__(self) -> None:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_SignalGuard":
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.received = signum
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = self.received or signum
+
+    def stop_requested(self) -> bool:
+        return self.received is not None
 
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
 
-def _state(model, optimizer, scheduler, epoch, history, best, run_id, fingerprint) -> dict[str, Any]:
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+def _state(model, optimizer, scheduler, epoch, history, best, run_id, fingerprint,
+           elapsed_s: float = 0.0) -> dict[str, Any]:
+    return {"elapsed_s": elapsed_s, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler else None, "epoch": epoch,
             "history": history, "best": best, "run_id": run_id, "fingerprint": fingerprint}
 
 
-def _load_resume(path: Path, fingerprint: str) -> dict[str, Any] | None:
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise UserError(f"train.device '{name}' is not a torch device ({e}); use cpu, cuda or cuda:<index>") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"train.device is '{name}' but torch sees no CUDA GPU here (CUDA_VISIBLE_DEVICES="
+                        f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); run where a GPU is allocated "
+                        f"(the SLURM profile asks for one) or set train.device=cpu")
+    return device
+
+
+def _scheduler_tags() -> dict[str, str]:
+    """SLURM job id and host, so an MLflow run points back to the cluster job (and its log) that ran it."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return {}
+    return {"slurm_job_id": os.environ["SLURM_JOB_ID"], "host": socket.gethostname()}
+
+
+def _scheduler_job() -> str:
+    tags = _scheduler_tags()
+    return f"SLURM job {tags['slurm_job_id']} on {tags['host']}" if tags else ""
+
+
+def _save_torch(path: Path, obj: Any) -> None:
+    """Atomic torch.save, serialised in memory first: on a full disk torch's own writer raises an opaque
+    RuntimeError ("unexpected pos ..."), while a plain write raises OSError(ENOSPC), which names the file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+
+
+def _load_resume(path: Path, fingerprint: str, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """The checkpoint of this config, or None; one of another config is moved aside, not trusted."""
+    for stale_tmp in path.parent.glob(".*.tmp"):  # atomic_write temp files of a process killed mid-write
+        stale_tmp.unlink(missing_ok=True)
     if not path.is_file():
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated or corrupt: cannot happen through atomic writes, but be safe
+        raise UserError(f"{path}: checkpoint cannot be read ({e}); delete it to start the run over") from e
     if ckpt.get("fingerprint") != fingerprint:
-        raise UserError(f"{path}: checkpoint belongs to a different config (fingerprint "
-                        f"{ckpt.get('fingerprint')} != {fingerprint}); delete it to start over")
+        aside = path.with_name(f"{path.name}.{ckpt.get('fingerprint')}.stale")
+        path.replace(aside)
+        log(f"{path} belongs to another config (fingerprint {ckpt.get('fingerprint')} != {fingerprint}); "
+            f"moved to {aside.name}, starting over")
+        return None
     return ckpt
+
+
+def _relog_missing_epochs(tracker: Tracker, history: list[dict[str, Any]]) -> None:
+    """Epochs checkpointed but killed before their metrics reached MLflow are logged now (no gap, no duplicate)."""
+    logged = tracker.logged_steps("train_loss")
+    for row in history:
+        if row["epoch"] not in logged:
+            tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
 
 def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = None,
@@ -274,8 +344,11 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.train.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    device = torch.device(cfg.train.device)
+    device = _device(cfg.train.device)
     data = load_prepared(cfg.data.path)
+    job = _scheduler_job()
+    if job:
+        log(f"running as {job}")
     write_yaml(out_dir / "config.yaml", cfg.to_dict())
 
     seed_everything(cfg.seed)
@@ -309,7 +382,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
 
     resume_path = out_dir / "resume.ckpt"
     fingerprint = cfg.fingerprint()
-    ckpt = _load_resume(resume_path, fingerprint)
+    ckpt = _load_resume(resume_path, fingerprint, log)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"value": None, "epoch": None, "state": None}
     start_epoch, run_id = 0, None
@@ -319,7 +392,9 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
         if scheduler and ckpt["scheduler"]:
             scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, history, best, run_id = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"], ckpt["run_id"]
-        log(f"resuming from {resume_path} at epoch {start_epoch + 1}/{cfg.train.epochs}")
+        n = cfg.train.epochs
+        log(f"resuming from {resume_path} at epoch {start_epoch + 1}/{n}" if start_epoch < n
+            else f"resuming from {resume_path}: all {n} epochs done, testing and writing the run folder")
 
     uri = resolve_uri(cfg.tracking.uri)
     source_meta = data.meta.get("source") if isinstance(data.meta.get("source"), dict) else {}
@@ -329,11 +404,22 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 "method": cfg.method, "backbone": cfg.backbone, "seed": str(cfg.seed),
                 "git_commit": git_commit(), "config_fingerprint": fingerprint, "selection": cfg.train.selection,
                 **({"leaky_selection": "true"} if cfg.train.selection == "best_test" else {}),
-                **cfg.tracking.tags, **(tags or {})}
+                **_scheduler_tags(), **cfg.tracking.tags, **(tags or {})}
     run_name = tags.get("run_name") if tags and "run_name" in tags else \
         f"{data.name}/{cfg.method}/{cfg.backbone}/seed{cfg.seed}"
     tracker = Tracker.start(uri, cfg.tracking.experiment, run_name, run_tags, cfg.flat_params(), run_id=run_id)
+    if ckpt:
+        tracker.set_tags(_scheduler_tags())  # the job that finishes the run, not the first one
+        _relog_missing_epochs(tracker, history)
+    else:  # the run id is on disk before any work, so even a kill in epoch 1 resumes in this MLflow run
+        try:
+            _save_torch(resume_path, _state(model, optimizer, scheduler, -1, history, best, tracker.run_id,
+                                            fingerprint))
+        except BaseException:
+            tracker.finish("FAILED")
+            raise
 
+    before_s = ckpt.get("elapsed_s", 0.0) if ckpt else 0.0  # training time of the earlier jobs of this run
     t0 = time.time()
     try:
         with _SignalGuard() as guard:
@@ -345,10 +431,16 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                     _loader(train_ds, cfg, True, gen)
                 loss = train_one_epoch(model, batches, optimizer, device, pos_w, neg_w, cfg.train.grad_clip, amp,
                                        mixup_alpha=0.0 if cached else cfg.train.mixup_alpha, bar=progress,
-                                       desc=f"epoch {epoch + 1}/{cfg.train.epochs}")
+                                       desc=f"epoch {epoch + 1}/{cfg.train.epochs}", stop=guard.stop_requested)
+                if loss is None:
+                    raise Preempted(f"signal {guard.received} received during epoch {epoch + 1}/{cfg.train.epochs}; "
+                                    f"{resume_path} keeps epoch {epoch}: re-run the same command to resume",
+                                    guard.received)
                 if not math.isfinite(loss):
-                    raise NonFiniteLoss(f"training loss is {loss} at epoch {epoch + 1}; lower train.lr or set "
-                                        f"train.grad_clip; the checkpoint of the last good epoch is {resume_path}")
+                    raise NonFiniteLoss(f"training loss is {loss} in epoch {epoch + 1} (MLflow run {tracker.run_id} "
+                                        f"marked FAILED); lower train.lr or set train.grad_clip; {resume_path} "
+                                        f"keeps " + (f"the last good epoch ({epoch})" if epoch else
+                                                     "the weights before training"))
                 train_s = time.time() - te
                 row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss,
                                        "lr": optimizer.param_groups[0]["lr"],
@@ -366,16 +458,20 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                     best = {"value": row.get(f"{select_split}_{select_metric}"), "epoch": epoch + 1,
                             "state": copy.deepcopy(model.state_dict())}
                 history.append(row)
+                # checkpoint first, then MLflow: a kill in between is repaired by _relog_missing_epochs
+                _save_torch(resume_path, _state(model, optimizer, scheduler, epoch, history, best, tracker.run_id,
+                                                fingerprint, before_s + time.time() - t0))
+                tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
                 eta = (time.time() - t0) / (epoch + 1 - start_epoch) * (cfg.train.epochs - epoch - 1)
                 log(f"epoch {epoch + 1}/{cfg.train.epochs} loss {loss:.4f}"
                     + (f" val_error {row['val_error']:.2f}%" if "val_error" in row else "")
                     + f" {row['train_images_per_s']:.0f} img/s eta {eta:.0f}s")
-                tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
-                torch.save(_state(model, optimizer, scheduler, epoch, history, best, tracker.run_id, fingerprint),
-                           resume_path.with_suffix(".tmp"))
-                resume_path.with_suffix(".tmp").replace(resume_path)
-                if guard.received is not None:
-                    raise Preempted(f"signal {guard.received} received; checkpoint saved at epoch {epoch + 1}")
+                if guard.received is not None and epoch + 1 < cfg.train.epochs:
+                    raise Preempted(f"signal {guard.received} received; {resume_path} keeps epoch {epoch + 1}/"
+                                    f"{cfg.train.epochs}: re-run the same command to resume", guard.received)
+            # a signal after the last epoch: finishing (seconds) beats a rerun
+            return _finish(cfg, model, best, eval_loaders, device, data, history, tracker, out_dir, t0 - before_s,
+                           fingerprint, resume_path, log)
     except Preempted:
         tracker.finish("KILLED")
         raise
@@ -383,6 +479,10 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
         tracker.finish("FAILED")
         raise
 
+
+def _finish(cfg: RunConfig, model, best, eval_loaders, device, data, history, tracker: Tracker, out_dir: Path,
+            t0: float, fingerprint: str, resume_path: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Test the selected epoch and write the run folder; resume.ckpt goes only after MLflow says FINISHED."""
     model.load_state_dict(best["state"])
     test = evaluate(model, eval_loaders["test"], device, data, amp)
     result = {
@@ -394,11 +494,11 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
     }
     pd_history = pd.DataFrame(history)
     atomic_write(out_dir / "history.csv", lambda p: pd_history.to_csv(p, index=False))
-    atomic_write(out_dir / "model.pt", lambda p: torch.save(
-        {"model": best["state"], "config": cfg.to_dict(), "attributes": data.attributes}, p))
-    tracker.log_metrics({f"test_{k}": v for k, v in M.scalar_metrics(test).items()}, step=best["epoch"])
-    tracker.set_tags({"selected_epoch": str(best["epoch"])})
+    _save_torch(out_dir / "model.pt", {"model": best["state"], "config": cfg.to_dict(), "attributes": data.attributes})
     write_json(out_dir / "metrics.json", result)
+    if not tracker.logged_steps("test_error"):  # a rerun after a failure here must not log them twice
+        tracker.log_metrics({f"test_{k}": v for k, v in M.scalar_metrics(test).items()}, step=best["epoch"])
+    tracker.set_tags({"selected_epoch": str(best["epoch"])})
     for name in ("config.yaml", "metrics.json", "history.csv"):
         tracker.log_artifact(out_dir / name)
     tracker.finish("FINISHED")

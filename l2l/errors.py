@@ -7,3 +7,15 @@ Snakemake log ends with the cause and the fix instead of a traceback.
 
 class UserError(Exception):
     """A problem with the user's input (config, files, data), with a fix in the message."""
+
+
+class Preempted(Exception):
+    """SIGTERM/SIGUSR1 arrived (SLURM preemption or time limit, Snakemake abort) during training.
+
+    The last finished epoch is in ``resume.ckpt``; the CLI exits 128 + signal number,
+    and rerunning the same command resumes in the same MLflow run.
+    """
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum

@@ -11,6 +11,16 @@ from typing import Any
 
 import yaml
 
+from l2l.errors import UserError
+
+
+class OutputWriteError(UserError):
+    """An output could not be written (disk full, quota, read-only or permission denied).
+
+    Raised by :func:`atomic_write` after the temp file is removed, so the previous
+    version of the output (if any) is intact and nothing half-written is left.
+    """
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -20,19 +30,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place.
 
     The rename is atomic on POSIX file systems, so readers (and Snakemake) see
-    either the old file or the complete new one.
+    either the old file or the complete new one. An ``OSError`` (ENOSPC, EDQUOT,
+    EROFS, EACCES, ...) becomes an :class:`OutputWriteError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         write(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputWriteError(
+                f"{path}: cannot write ({e.strerror or e}); free space or fix permissions in {path.parent}, "
+                f"then re-run (the previous file, if any, is intact)") from e
         raise
     return path
 

@@ -90,7 +90,7 @@ class Tracker:
         """Open ``run_id`` if given and present (a resumed job), else create a new run."""
         tracker = cls(uri, "", "")
         tracker.experiment_id = tracker._call(lambda: get_or_create_experiment(tracker.client, experiment, uri))
-        if run_id:
+        if run_id and tracker._run_exists(run_id):
             tracker.run_id = run_id
             tracker._call(lambda: tracker.client.update_run(run_id, status="RUNNING"))
             return tracker
@@ -99,6 +99,20 @@ class Tracker:
         tracker.run_id = run.info.run_id
         tracker.log_params(params)
         return tracker
+
+    def _run_exists(self, run_id: str) -> bool:
+        """False when the store no longer has the run (deleted, or the job now logs to another URI)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self._call(lambda: self.client.get_run(run_id))
+        except MlflowException:
+            return False
+        return run.info.lifecycle_stage == "active"
+
+    def logged_steps(self, key: str) -> set[int]:
+        """Steps already logged for ``key``: lets a resumed run fill gaps without duplicating points."""
+        return {m.step for m in self._call(lambda: self.client.get_metric_history(self.run_id, key))}
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param

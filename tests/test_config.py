@@ -60,3 +60,21 @@ def test_overrides():
     assert cfg.model.mlm_layers == 3
     with pytest.raises(UserError, match="not key=value"):
         with_overrides(RunConfig(), ["model.mlm_layers"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lr=abc", r"config key train.lr must be a number, got 'abc' \(str\)"),
+    ("train.epochs=2.5", r"config key train.epochs must be an integer, got 2.5"),
+    ("seed=true", r"config key seed must be an integer, got True"),
+    ("model.pretrained=1", r"config key model.pretrained must be true/false, got 1"),
+    ("train.grad_clip=big", r"config key train.grad_clip must be a number or null, got 'big'"),
+])
+def test_wrong_types_are_a_clear_error(override, message):
+    with pytest.raises(UserError, match=message):
+        with_overrides(RunConfig(), [override])
+
+
+def test_exponent_without_dot_is_a_number():
+    """YAML 1.1 reads 1e30 as a string; a float key takes it as the number the user meant."""
+    cfg = with_overrides(RunConfig(), ["train.lr=1e-4", "train.head_lr=null"])
+    assert cfg.train.lr == 1e-4 and cfg.train.head_lr is None

@@ -1,30 +1,53 @@
 import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
 
 from l2l.tracking import Tracker, list_runs, resolve_uri
 
 N_WRITERS = 8
+STEPS = 5
 
 
 def _writer(uri: str, i: int) -> None:
     tracker = Tracker.start(uri, "race", f"writer-{i}", {"writer": str(i)}, {"i": str(i)})
-    for step in range(5):
+    for step in range(STEPS):
         tracker.log_metrics({"loss": 1.0 / (step + 1), "writer": float(i)}, step=step)
     tracker.finish()
 
 
-def test_concurrent_writers_create_one_experiment_and_lose_no_run(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def _race(uri: str) -> None:
+    """N processes create the same experiment at once and log one run each: nothing fails, lost or doubled."""
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(uri, i)) for i in range(N_WRITERS)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=300)
-    assert [p.exitcode for p in procs] == [0] * N_WRITERS
+    assert [p.exitcode for p in procs] == [0] * N_WRITERS  # zero failures
+    client = MlflowClient(uri)
+    assert len([e for e in client.search_experiments() if e.name == "race"]) == 1
     runs = list_runs(uri, "race")
-    assert sorted(r.data.tags["writer"] for r in runs) == sorted(str(i) for i in range(N_WRITERS))
+    assert len(runs) == N_WRITERS  # no duplicated run ...
+    assert sorted(r.data.tags["writer"] for r in runs) == sorted(str(i) for i in range(N_WRITERS))  # ... none lost
+    assert len({r.info.run_id for r in runs}) == N_WRITERS
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all(r.data.metrics["loss"] == 0.2 for r in runs)
+    for r in runs:  # every metric point arrived exactly once
+        assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "loss")) == list(range(STEPS))
+        assert r.data.params == {"i": r.data.tags["writer"]}
+
+
+def test_concurrent_writers_create_one_experiment_and_lose_no_run(tmp_path):
+    _race(f"sqlite:///{tmp_path}/mlflow.db")
 
 
 def test_env_var_wins(monkeypatch):
@@ -32,3 +55,67 @@ def test_env_var_wins(monkeypatch):
     assert resolve_uri("sqlite:///x.db") == "http://127.0.0.1:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert resolve_uri("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1 (sqlite backend, proxied artifacts); always terminated."""
+    root = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts")],
+        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while True:
+            assert proc.poll() is None, (root / "server.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline, "mlflow server did not answer: " + (root / "server.log").read_text()
+            time.sleep(0.5)
+        yield url, root
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_concurrent_writers_through_a_tracking_server(tracking_server):
+    _race(tracking_server[0])
+
+
+@pytest.mark.slow
+def test_l2l_train_logs_to_a_tracking_server_via_env_var(tracking_server, tiny_dataset, tmp_path):
+    url, root = tracking_server
+    env = {**os.environ, "MLFLOW_TRACKING_URI": url}
+    res = subprocess.run(
+        [sys.executable, "-m", "l2l", "train", "--out", str(tmp_path / "run"), "--set", f"data.path={tiny_dataset}",
+         "--set", "train.epochs=2", "--set", "train.batch_size=32", "--set", "model.ffn_dim=32",
+         "--set", f"tracking.uri=sqlite:///{tmp_path}/unused.db", "--set", "tracking.experiment=served"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "unused.db").exists()  # the env var won over the config
+    runs = list_runs(url, "served")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    run = runs[0]
+    assert "test_error" in run.data.metrics and run.data.params["train.epochs"] == "2"
+    client = MlflowClient(url)
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_error")) == [1, 2]
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "history.csv", "config.yaml"}
+    assert list(Path(root / "artifacts").rglob("metrics.json"))  # stored by the server, not by the client

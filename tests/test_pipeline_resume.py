@@ -1,0 +1,59 @@
+"""Ctrl-C on a local `snakemake` run mid-training, then the same command again: the train job resumes
+from resume.ckpt (which Snakemake did not delete) in the same MLflow run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+
+from l2l.tracking import list_runs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
+    cfg = {
+        "experiment": "ctrlc", "results_dir": str(tmp_path / "results"),
+        "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
+        "dataset": {"name": "tiny", "embedded": {"n_train": 400, "n_val": 48, "n_test": 48}},
+        "methods": ["fc_head"], "seeds": [0], "model": {"ffn_dim": 32}, "train": {"epochs": 3, "batch_size": 16},
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(config), "--cores", "1", "all"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    run_dir = tmp_path / "results" / "ctrlc" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0"
+    log = tmp_path / "results" / "ctrlc" / "logs" / "train" / "small_cnn" / "fc_head" / "base" / "seed0.log"
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    t0 = time.time()
+    while "epoch 1/3" not in (log.read_text() if log.exists() else ""):
+        assert proc.poll() is None and time.time() - t0 < 600, proc.communicate()[0][-3000:]
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal: Snakemake and its job get SIGINT
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, out[-3000:]
+    assert not (run_dir / "metrics.json").exists()
+    assert (run_dir / "resume.ckpt").is_file(), out[-3000:]
+    assert torch.load(run_dir / "resume.ckpt", weights_only=False)["epoch"] < 2
+
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    text = log.read_text()
+    assert "resuming from" in text and "test error" in text, text
+    assert not (run_dir / "resume.ckpt").exists()
+    runs = list_runs(f"sqlite:///{tmp_path}/results/mlflow.db", "ctrlc")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    steps = [m.step for m in MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db")
+             .get_metric_history(runs[0].info.run_id, "train_loss")]
+    assert sorted(steps) == [1, 2, 3]
