@@ -484,7 +484,7 @@ def _finish(cfg: RunConfig, model, best, eval_loaders, device, data, history, tr
             t0: float, fingerprint: str, resume_path: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Test the selected epoch and write the run folder; resume.ckpt goes only after MLflow says FINISHED."""
     model.load_state_dict(best["state"])
-    test = evaluate(model, eval_loaders["test"], device, data, amp)
+    test = evaluate(model, eval_loaders["test"], device, data, cfg.train.amp)
     result = {
         "test": test, "selected_epoch": best["epoch"], "selection": cfg.train.selection,
         "selection_value": best["value"], "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,

@@ -60,7 +60,8 @@ def _nothing_half_written(tmp_path):
 
 
 def _copy(dataset, tmp_path) -> Path:
-    return Path(shutil.copytree(dataset, tmp_path / "ds"))
+    """A copy without the uint8 image cache, so that the images themselves are read."""
+    return Path(shutil.copytree(dataset, tmp_path / "ds", ignore=shutil.ignore_patterns("cache")))
 
 
 def _rewrite_labels(root: Path, df: pd.DataFrame) -> None:

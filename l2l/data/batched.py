@@ -145,6 +145,8 @@ class CachedBatches:
             order = torch.arange(n, device=self.device)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
+            if self.train and len(idx) == 1 and n > 1:
+                break  # a training batch of one breaks BatchNorm1d on logits (model.logit_bn); never trained on
             x, y = self._gather(idx), self.labels[idx]
             x, y = self._augment(x, y) if self.train else (normalize(x), y)
             if self.channels_last:
