@@ -24,6 +24,7 @@ rule train:
     input:
         meta=dataset_meta,
         tracking=TRACKING_MARKER,
+        stage_one=stage_one_model,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         history=f"{RUN_DIR}/history.csv",
