@@ -239,7 +239,7 @@ def ablation_targets(wildcards):
 
 
 def table_target_function(table):
-    """Input function of the rule `<table>`: that table of the paper suite."""
+    """Input function of the target named after the table (its paper-suite table.md)."""
 
     def targets(wildcards):
         table_plan("paper", table)
