@@ -218,6 +218,10 @@ def _fmt(mean: float, std: float | None = None, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None and not math.isnan(std) else "")
 
 
+def _gmacs(value: float | None) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
 def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFrame, metrics: Sequence[str],
                 paper: Mapping[str, Any], plots: Sequence[str]) -> str:
     shown = summary[summary["shown"]]
@@ -239,8 +243,7 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
             vals += [_fmt(r[f"{m}_mean"], r[f"{m}_std"]), _fmt(r[f"{m}_paper"], r[f"{m}_paper_std"]),
                      _fmt(r[f"{m}_delta"])]
         if plan["macs"]:
-            vals += [_fmt(r.get("paper_gmacs", math.nan)), _fmt(r.get("full_gmacs", math.nan)),
-                     _fmt(r.get("paper_reported_gmacs", math.nan))]
+            vals += [_gmacs(r.get("paper_gmacs")), _gmacs(r.get("full_gmacs")), _gmacs(r.get("paper_reported_gmacs"))]
         lines.append("| " + " | ".join(vals) + " |")
     others = [row for row in paper.get("rows", []) if "name" in row]
     if others:
