@@ -58,12 +58,15 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
     if param is not None and (set(param) - {"key", "label", "values"} or not param.get("values") or "key" not in param):
         raise UserError(f"tables.{name}.param must be {{key, values[, label]}} with at least one value, got {param}")
     cells: list[dict[str, Any]] = []
+    references: dict[str, str] = {}
 
     def add(method: str, paper_backbone: str, value: Any, show: bool) -> None:
         backbone = suite_map(suite, "backbones", paper_backbone)
         if backbone is None:
             return
-        overrides = {param["key"]: value} if param and value is not None else {}
+        overrides = dict((spec.get("backbone_overrides") or {}).get(paper_backbone, {}))
+        if param and value is not None:
+            overrides[param["key"]] = value
         variant = variant_name(overrides, base)
         key = (method, backbone, variant)
         for c in cells:
@@ -82,10 +85,14 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
         for a, b in spec.get("compare", DEFAULT_COMPARE):
             add(a, backbone, None, False)
             add(b, backbone, None, False)
+        mapped = suite_map(suite, "backbones", backbone)
+        if mapped is not None:  # the variant of this backbone's default runs (the comparisons' pairs)
+            references[mapped] = variant_name(dict((spec.get("backbone_overrides") or {}).get(backbone, {})), base)
     return {"table": name, "title": spec.get("title") or name, "suite": suite.get("name", ""),
             "paper_dataset": paper_dataset, "dataset": dataset, "param": param,
             "metrics": list(spec.get("metrics", ["error"])), "macs": bool(spec.get("macs", False)),
-            "compare": [list(p) for p in spec.get("compare", DEFAULT_COMPARE)], "cells": cells, "seeds": list(seeds)}
+            "compare": [list(p) for p in spec.get("compare", DEFAULT_COMPARE)], "cells": cells, "seeds": list(seeds),
+            "reference_variants": references}
 
 
 def plan_runs(plan: Mapping[str, Any]) -> list[str]:
@@ -197,7 +204,8 @@ def compare_cells(plan: Mapping[str, Any], per_cell: Mapping[int, pd.DataFrame],
     for backbone in dict.fromkeys(c["backbone"] for c in plan["cells"]):
         def find(method: str) -> int | None:
             for i, c in enumerate(plan["cells"]):
-                if c["backbone"] == backbone and c["method"] == method and c["variant"] == "base":
+                if c["backbone"] == backbone and c["method"] == method \
+                        and c["variant"] == plan["reference_variants"].get(backbone, "base"):
                     return i
             return None
 

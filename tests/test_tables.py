@@ -90,3 +90,22 @@ def test_build_table_on_synthetic_runs(tmp_path):
     assert "![error_vs_mlm_layers.png](error_vs_mlm_layers.png)" in md
     for png in ("error_vs_mlm_layers.png", "curves.png"):
         assert (out / png).stat().st_size > 2000
+
+
+def test_backbone_overrides_make_their_own_variant_and_reference(tmp_path):
+    spec = {"dataset": "lfwa", "backbones": ["resnet50", "vit_b_16"], "methods": ["fc_head", "aqn", "label2label"],
+            "backbone_overrides": {"vit_b_16": {"data.image_size": [224, 224]}}}
+    plan = _plan(tmp_path, spec)
+    variants = {(c["backbone"], c["method"]): c["variant"] for c in plan["cells"]}
+    assert variants[("resnet50", "aqn")] == "base"
+    assert variants[("vit_b_16", "aqn")] == "data.image_size=224x224"
+    assert plan["reference_variants"] == {"resnet50": "base", "vit_b_16": "data.image_size=224x224"}
+    for cell in plan["cells"]:
+        for seed, run in enumerate(cell["runs"]):
+            _write_run(tmp_path / run, {"fc_head": 14.0, "aqn": 13.0, "label2label": 12.0}[cell["method"]] + seed, seed)
+    paper = tmp_path / "paper.yaml"
+    paper.write_text("{}")
+    build_table(plan, paper, tmp_path / "out")
+    stats = pd.read_csv(tmp_path / "out" / "stats.csv")
+    assert sorted(stats["backbone"]) == ["resnet50", "resnet50", "vit_b_16", "vit_b_16"]
+    assert stats["mean_diff"].tolist() == pytest.approx([-1.0, -1.0, -1.0, -1.0])
