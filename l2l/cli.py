@@ -204,6 +204,94 @@ def _os_error(e: OSError) -> str:
     fix = {errno.ENOENT: "check the path", errno.ENOSPC: "free space there, then re-run",
            errno.EDQUOT: "free space (quota) there, then re-run"}.get(e.errno, "check permissions there, then re-run")
     return f"{where}{e.strerror or e}; {fix}"
+def cmd_macs(args: argparse.Namespace) -> None:
+    from l2l.io import write_json
+    from l2l.macs import model_macs
+
+    if args.num_attributes is None:
+        if not args.dataset:
+            raise UserError("give --num-attributes M or --dataset DIR (a prepared dataset)")
+        from l2l.data import load_prepared
+
+        args.num_attributes = len(load_prepared(args.dataset, check_images=False).attributes)
+    try:
+        result = model_macs(args.method, args.backbone, args.height, args.width, args.num_attributes,
+                            aqn_layers=args.layers, mlm_layers=args.mlm_layers, ffn_dim=args.ffn_dim,
+                            num_heads=args.num_heads)
+    except (ValueError, AssertionError, RuntimeError) as e:
+        raise UserError(f"cannot count {args.method} on {args.backbone} at {args.height}x{args.width}: {e}") from e
+    if args.out:
+        write_json(args.out, result)
+    print(json.dumps(result, sort_keys=True))
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from l2l.tables import build_table
+
+    plan = json.loads(args.plan_json)
+    summary = build_table(plan, args.paper, args.out_dir, args.macs or [])
+    print(summary.to_string(index=False))
+
+
+def cmd_attention(args: argparse.Namespace) -> None:
+    from l2l.attention import write_attention
+
+    paths = write_attention(args.run, args.samples, args.out_dir, args.layer, args.head, args.split)
+    if args.log_mlflow:
+        from pathlib import Path
+
+        from l2l.io import read_yaml
+        from l2l.tracking import log_artifacts_to_run, resolve_uri
+
+        metrics = json.loads((Path(args.run) / "metrics.json").read_text())
+        uri = read_yaml(Path(args.run) / "config.yaml")["tracking"]["uri"]
+        log_artifacts_to_run(resolve_uri(uri), metrics["mlflow_run_id"], paths, "attention")
+    print("\n".join(str(p) for p in paths))
+
+
+def _add_macs(sub) -> None:
+    m = sub.add_parser("macs", help="multiply-accumulates per image: paper convention and full count",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l macs --method label2label --backbone resnet50 --height 250 --width 250 "
+                           "--num-attributes 40 --layers 1 --mlm-layers 2"))
+    m.add_argument("--method", required=True)
+    m.add_argument("--backbone", required=True)
+    m.add_argument("--height", type=int, required=True)
+    m.add_argument("--width", type=int, required=True)
+    m.add_argument("--num-attributes", type=int, help="M (or give --dataset)")
+    m.add_argument("--dataset", help="prepared dataset folder to read M from")
+    m.add_argument("--layers", type=int, default=1, help="L, AQN decoder layers")
+    m.add_argument("--mlm-layers", type=int, default=2, help="D, IC-MLM decoder layers")
+    m.add_argument("--ffn-dim", type=int, default=2048)
+    m.add_argument("--num-heads", type=int, default=4)
+    m.add_argument("--out", help="also write the JSON here")
+    m.set_defaults(func=cmd_macs)
+
+
+def _add_table(sub) -> None:
+    t = sub.add_parser("table", help="one paper table from its runs: ours, paper, delta, paired stats, plots",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "snakemake --cores 8 table5      # the rule `table` calls l2l table with the planned cells"))
+    t.add_argument("--plan-json", required=True, help="the planned table (cells and run folders; Snakemake passes it)")
+    t.add_argument("--paper", required=True, help="paper numbers YAML (config/paper_numbers.yaml)")
+    t.add_argument("--macs", nargs="*", help="JSON files of l2l macs (Table 5)")
+    t.add_argument("--out-dir", required=True)
+    t.set_defaults(func=cmd_table)
+
+
+def _add_attention(sub) -> None:
+    a = sub.add_parser("attention", help="IC-MLM self-attention among attributes as heatmaps (paper Fig. 3)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_examples("l2l attention --run RUN_DIR --samples 0 1 --out-dir figs"))
+    a.add_argument("--run", required=True, help="a finished label2label or icmlm_2stage run folder")
+    a.add_argument("--samples", type=int, nargs="+", default=[0, 1], help="indices within --split")
+    a.add_argument("--split", default="test")
+    a.add_argument("--layer", type=int, default=1, help="IC-MLM decoder layer, 1-based (paper: 1)")
+    a.add_argument("--head", type=int, default=1, help="attention head, 1-based (paper: the first)")
+    a.add_argument("--out-dir", required=True)
+    a.add_argument("--log-mlflow", action="store_true",
+                   help="attach the PNGs to the run's MLflow run (store from its config.yaml; MLFLOW_TRACKING_URI wins)")
+    a.set_defaults(func=cmd_attention)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_parsers(sub)
     add_predict(sub)
     add_cache_parser(sub)
+    for add in (_add_macs, _add_table, _add_attention):
+        add(sub)
     return p
 
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from l2l.errors import UserError
 
-METHODS = ("fc_head", "aqn", "label2label")
+METHODS = ("fc_head", "aqn", "label2label", "mlm_mlp", "mlm_encoder", "icmlm_2stage")
+# Table 7's two-stage methods: they refine a trained AQN run, loaded from model.init_from
+TWO_STAGE_METHODS = ("mlm_mlp", "mlm_encoder", "icmlm_2stage")
 MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
 LOGIT_BN = ("none", "mlm", "both")
 
@@ -37,6 +39,7 @@ class ModelConfig:
     logit_bn: str = "none"  # none | mlm | both: BatchNorm1d on the logits (both: pseudo labels after it)
     freeze_bn: bool = False  # backbone BatchNorm frozen (running stats and affine fixed)
     mlm_dropout: float | None = None  # IC-MLM dropout; None: model.dropout
+    init_from: str | None = None  # model.pt of the AQN run a two-stage method refines (frozen)
 
 
 @dataclass
@@ -186,6 +189,9 @@ def _check(cfg: RunConfig) -> None:
          f"unknown model.mask_strategy '{m.mask_strategy}'; choose one of {', '.join(MASK_STRATEGIES)}")
     need(m.aqn_layers >= 1 and m.mlm_layers >= 1, "model.aqn_layers and model.mlm_layers must be >= 1")
     need(m.mlm_weight >= 0, f"model.mlm_weight (lambda) must be >= 0, got {m.mlm_weight}")
+    need((cfg.method in TWO_STAGE_METHODS) == bool(m.init_from),
+         f"method {cfg.method}: model.init_from must name the model.pt of a trained AQN run for the "
+         f"two-stage methods ({', '.join(TWO_STAGE_METHODS)}) and be unset otherwise")
     need(t.epochs >= 1, f"train.epochs must be >= 1, got {t.epochs}")
     need(t.optimizer in ("sgd", "adamw"), f"train.optimizer must be sgd or adamw, got '{t.optimizer}'")
     need(t.scheduler in ("cosine", "plateau", "none"),

@@ -98,6 +98,23 @@ def build_model(cfg: RunConfig, num_attributes: int) -> torch.nn.Module:
         raise UserError(str(e)) from e
 
 
+def load_stage_one(cfg: RunConfig, model: torch.nn.Module) -> None:
+    """Two-stage methods (Table 7): load and freeze the AQN run named by ``model.init_from``."""
+    from l2l.models.two_stage import init_from_stage_one
+
+    path = Path(cfg.model.init_from)
+    if not path.is_file():
+        raise UserError(f"{path}: model.init_from names no file; train the AQN run first (Snakemake does)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if ckpt.get("config", {}).get("method") != "aqn":
+        raise UserError(f"{path}: model.init_from must be an AQN run's model.pt, "
+                        f"got a {ckpt.get('config', {}).get('method')} run")
+    try:
+        init_from_stage_one(model, ckpt["model"])
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from e
+
+
 def build_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     t = cfg.train
     backbone = list(model.backbone.parameters())
@@ -352,7 +369,10 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
     write_yaml(out_dir / "config.yaml", cfg.to_dict())
 
     seed_everything(cfg.seed)
-    model = build_model(cfg, len(data.attributes)).to(device)
+    model = build_model(cfg, len(data.attributes))
+    if cfg.model.init_from:
+        load_stage_one(cfg, model)
+    model = model.to(device)
     # NHWC pays on CUDA tensor cores; on CPU it measured within noise (docs/performance.md), so CUDA only
     channels_last = cfg.train.channels_last and device.type == "cuda" and uses_conv(model)
     if channels_last:

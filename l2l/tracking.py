@@ -182,3 +182,10 @@ def list_runs(uri: str, experiment: str) -> list[Any]:
         token = page.token
         if not token:
             return runs
+
+
+def log_artifacts_to_run(uri: str, run_id: str, paths: list[str | Path], artifact_path: str | None = None) -> None:
+    """Attach files (e.g. attention maps) to a finished run without changing its status."""
+    tracker = Tracker(uri, run_id, "")
+    for p in paths:
+        tracker._call(lambda p=p: tracker.client.log_artifact(run_id, str(p), artifact_path))

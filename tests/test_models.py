@@ -19,7 +19,7 @@ def test_output_shapes(method):
 
 
 def test_registry_lists_methods_and_rejects_unknown():
-    assert list_methods() == ["aqn", "fc_head", "label2label"]
+    assert list_methods() == ["aqn", "fc_head", "icmlm_2stage", "label2label", "mlm_encoder", "mlm_mlp"]
     with pytest.raises(ValueError, match="unknown method 'mlp'"):
         create_model("mlp", "small_cnn", M)
     with pytest.raises(ValueError, match="unknown backbone 'resnet9'"):
@@ -138,3 +138,29 @@ def test_position_embedding_is_fixed_and_distinct():
     assert pos.shape == (12, 16)
     assert not any(p.requires_grad for p in pe.parameters())
     assert torch.unique(pos, dim=0).shape[0] == 12
+
+
+def test_vit_patch_tokens_as_a_grid():
+    model = create_model("aqn", "vit_b_16", M, ffn_dim=64)
+    assert model.backbone.out_channels == 768 and model.backbone.stride == 16
+    feats = model.backbone(torch.randn(1, 3, 224, 224))
+    assert feats.shape == (1, 768, 14, 14)
+    assert model.head.aqn.queries.shape == (M, 768)
+
+
+def test_alexnet_last_conv_stage():
+    model = create_model("fc_head", "alexnet", M)
+    assert model.backbone(torch.randn(1, 3, 224, 224)).shape == (1, 256, 13, 13)
+
+
+@pytest.mark.parametrize("method", ["mlm_mlp", "mlm_encoder", "icmlm_2stage"])
+def test_two_stage_heads_train_only_the_refiner(method):
+    model = create_model(method, "small_cnn", M, ffn_dim=32)
+    model.train()
+    assert not model.head.aqn.training  # frozen stage one stays in eval mode
+    assert model.loss_weights == {"mlm": 1.0}
+    out = model(torch.randn(2, 3, 32, 32))
+    assert set(out) == {"aqn", "mlm"} and out["mlm"].shape == (2, M)
+    out["mlm"].sum().backward()
+    assert all(p.grad is None for p in model.head.aqn.parameters())
+    assert any(p.grad is not None for p in model.head.refiner.parameters())

@@ -95,3 +95,36 @@ for _name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
 def alexnet(pretrained: bool = False) -> Backbone:
     m = _tv_model("alexnet", pretrained)
     return TorchvisionFeatures(m.features[:-1], 256, 16)  # last conv stage, before the final max-pool
+
+
+@register_backbone("small_cnn_wide")
+def small_cnn_wide(pretrained: bool = False) -> Backbone:
+    """SmallCNN at twice the width (d = 128): the demo's second, costlier backbone for Table 5."""
+    if pretrained:
+        raise ValueError("small_cnn_wide has no pretrained weights; set model.pretrained: false")
+    return SmallCNN(width=64)
+
+
+class ViTPatchGrid(Backbone):
+    """ViT's encoder output without the class token, reshaped to the patch grid: B×768×H/16×W/16.
+
+    The patch tokens are the 'local visual features' the AQN attends to (the paper's ViT-B row).
+    """
+
+    def __init__(self, vit: nn.Module) -> None:
+        super().__init__()
+        self.vit = vit
+        self.out_channels, self.stride = vit.hidden_dim, vit.patch_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.vit._process_input(x)  # B×(HW)×d, checks the input size the model was built for
+        cls = self.vit.class_token.expand(x.shape[0], -1, -1)
+        tokens = self.vit.encoder(torch.cat([cls, tokens], dim=1))[:, 1:]
+        h, w = x.shape[2] // self.stride, x.shape[3] // self.stride
+        return tokens.transpose(1, 2).reshape(x.shape[0], self.out_channels, h, w)
+
+
+@register_backbone("vit_b_16")
+def vit_b_16(pretrained: bool = False) -> Backbone:
+    """ViT-B/16 (224×224 input: its position embeddings are for a 14×14 grid)."""
+    return ViTPatchGrid(_tv_model("vit_b_16", pretrained))

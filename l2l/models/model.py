@@ -21,6 +21,14 @@ class MultiAttributeModel(nn.Module):
         """Weight of each output's BCE in the total loss (eq. 4 for Label2Label)."""
         return self.head.loss_weights
 
+    def train(self, mode: bool = True) -> "MultiAttributeModel":
+        """A head that refines a frozen stage-one model keeps backbone BatchNorm statistics fixed."""
+        super().train(mode)
+        if getattr(self.head, "freezes_backbone", False):
+            self.backbone.eval()
+            self.projection.eval()
+        return self
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images B×3×H×W → {output name: logits B×M}; ``prediction_key`` names the final one."""
         return self.head(self.projection(self.backbone(images)))

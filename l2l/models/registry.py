@@ -13,6 +13,7 @@ from l2l.models.fc_head import FCHead
 from l2l.models.frozen_bn import freeze_batchnorm
 from l2l.models.label2label import Label2LabelHead
 from l2l.models.model import MultiAttributeModel
+from l2l.models.two_stage import icmlm_2stage_head, mlm_encoder_head, mlm_mlp_head
 
 _METHODS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -41,6 +42,9 @@ def _label2label(dim: int, num_attributes: int, **kw: Any) -> nn.Module:
 register_method("fc_head", _fc_head)
 register_method("aqn", _aqn)
 register_method("label2label", _label2label)
+register_method("mlm_mlp", mlm_mlp_head)
+register_method("mlm_encoder", mlm_encoder_head)
+register_method("icmlm_2stage", icmlm_2stage_head)
 
 
 def create_model(method: str, backbone: str, num_attributes: int, pretrained: bool = False,

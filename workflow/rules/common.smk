@@ -2,8 +2,12 @@
 import json
 import os
 import shlex
+from argparse import Namespace
 
 from snakemake.utils import validate
+
+from l2l.config import METHODS, TWO_STAGE_METHODS
+from l2l.variants import nested, parse_variant, stage_one_variant, variant_name
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -25,9 +29,9 @@ if config["dataset"] not in config["datasets"]:
 
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
-    method="|".join(["fc_head", "aqn", "label2label"]),
+    method="|".join(METHODS),
     seed=r"\d+",
-    variant=r"[A-Za-z0-9_.=-]+",
+    variant=r"[A-Za-z0-9_.,=-]+",
 
 
 def datasets_of_source(source):
@@ -41,10 +45,29 @@ def dataset_meta(wildcards):
 
 
 def variant_overrides(variant):
-    """Variant name -> overrides of the run config. 'base' is the config as written."""
-    if variant == "base":
-        return {}
-    raise ValueError(f"unknown variant '{variant}'")
+    """Variant name -> nested overrides of the run config. 'base' is the config as written; other
+    names are canonical `key=value,...` lists (l2l/variants.py), e.g. `mlm_layers=3`."""
+    return nested(parse_variant(variant))
+
+
+def base_run_config(dataset):
+    """The shared model/train/data settings with the dataset's recipe: what variant names are relative to."""
+    cfg = {"model": config["model"], "train": config["train"], "data": config["data"]}
+    return _merge(cfg, config["recipes"].get(dataset, {}))
+
+
+def stage_one_run(wildcards):
+    """Run folder of the AQN run a two-stage method (Table 7) refines: same dataset, backbone, seed, and
+    variant without the MLM-only keys. This is the DAG edge AQN -> two-stage refiner."""
+    variant = stage_one_variant(wildcards.variant, base_run_config(wildcards.dataset))
+    return RUN_DIR.format(dataset=wildcards.dataset, backbone=wildcards.backbone, method="aqn",
+                          variant=variant, seed=wildcards.seed)
+
+
+def stage_one_model(wildcards):
+    if wildcards.method not in TWO_STAGE_METHODS:
+        return []
+    return f"{stage_one_run(wildcards)}/model.pt"
 
 
 def run_dirs(dataset, methods, backbones, seeds, variants=("base",)):
@@ -85,7 +108,10 @@ def run_config(wildcards):
         "tracking": {"uri": config["tracking_uri"], "experiment": EXPERIMENT},
     }
     cfg = _merge(cfg, config["recipes"].get(wildcards.dataset, {}))
-    return _merge(cfg, variant_overrides(wildcards.variant))
+    cfg = _merge(cfg, variant_overrides(wildcards.variant))
+    if wildcards.method in TWO_STAGE_METHODS:
+        cfg = _merge(cfg, {"model": {"init_from": stage_one_model(wildcards)}})
+    return cfg
 
 
 def run_config_arg(wildcards):
@@ -184,6 +210,8 @@ def download_url(wildcards):
 def download_sha_arg(wildcards):
     sha = config["datasets"][wildcards.dataset].get("sha256")
     return f"--sha256 {sha}" if sha else ""
+
+
 def dataset_dir(wildcards):
     return f"{RESULTS}/datasets/{wildcards.dataset}"
 
@@ -197,3 +225,115 @@ def cache_inputs(wildcards):
     splits = [*data.get("train_splits", ["train"]), data.get("val_split", "val"), data.get("test_split", "test")]
     root = f"{RESULTS}/datasets/{wildcards.dataset}/cache"
     return [f"{root}/{s}_{height}x{width}.npy" for s in dict.fromkeys(s for s in splits if s)]
+
+
+# --- paper tables (config/tables.yaml; rules in tables.smk) -------------------------------------------
+from l2l.tables import plan_runs, plan_table, suite_map
+
+TABLE_DIR = f"{EXP_DIR}/tables/{{suite}}/{{table}}"
+ATTENTION_PNG = f"{EXP_DIR}/tables/{{suite}}/attention/attention_{{split}}{{sample}}_layer{{layer}}_head{{head}}.png"
+MACS_JSON = f"{EXP_DIR}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}.json"
+PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
+
+
+def _suite(suite):
+    if suite not in config["table_suites"]:
+        raise ValueError(f"config: unknown table suite '{suite}'; table_suites has {', '.join(config['table_suites'])}")
+    return {**config["table_suites"][suite], "name": suite}
+
+
+def table_plan(suite, table):
+    """Cells and run folders of one table in one suite (l2l.tables.plan_table)."""
+    s = _suite(suite)
+    spec = config["tables"][table]
+    dataset = suite_map(s, "datasets", spec["dataset"])
+    if dataset not in config["datasets"]:
+        raise ValueError(
+            f"{table} ({suite}) needs dataset '{dataset}', which is not a key of datasets; add it "
+            f"(the paper datasets come from config/paper_datasets.yaml) or map it in table_suites.{suite}.datasets"
+        )
+    return plan_table(table, spec, s, s["seeds"], base_run_config, RUN_DIR.format)
+
+
+def suite_tables(suite):
+    """Tables the suite builds: those with at least one backbone the suite keeps."""
+    s = _suite(suite)
+    return [t for t, spec in config["tables"].items()
+            if any(suite_map(s, "backbones", b) is not None for b in spec["backbones"])]
+
+
+def table_macs_files(suite, table):
+    plan = table_plan(suite, table)
+    if not plan["macs"]:
+        return []
+    return [MACS_JSON.format(dataset=c["dataset"], backbone=c["backbone"], method=c["method"], variant=c["variant"])
+            for c in plan["cells"] if c["show"]]
+
+
+def table_inputs(wildcards):
+    runs = plan_runs(table_plan(wildcards.suite, wildcards.table))
+    return {"metrics": [f"{r}/metrics.json" for r in runs], "history": [f"{r}/history.csv" for r in runs],
+            "paper": PAPER_NUMBERS, "macs": table_macs_files(wildcards.suite, wildcards.table)}
+
+
+def table_plan_arg(wildcards):
+    return shlex.quote(json.dumps(table_plan(wildcards.suite, wildcards.table), sort_keys=True))
+
+
+def macs_args(wildcards):
+    """`l2l macs` options from the run config of this (dataset, backbone, method, variant)."""
+    cfg = run_config(Namespace(dataset=wildcards.dataset, backbone=wildcards.backbone, method=wildcards.method,
+                               variant=wildcards.variant, seed="0"))
+    m, (h, w) = cfg["model"], cfg["data"]["image_size"]
+    return (f"--method {wildcards.method} --backbone {wildcards.backbone} --height {h} --width {w} "
+            f"--layers {m.get('aqn_layers', 1)} --mlm-layers {m.get('mlm_layers', 2)} "
+            f"--ffn-dim {m.get('ffn_dim', 2048)} --num-heads {m.get('num_heads', 4)}")
+
+
+def attention_run(wildcards):
+    """Run folder whose IC-MLM attention a suite draws (table_suites.<suite>.attention)."""
+    s = _suite(wildcards.suite)
+    a = s["attention"]
+    dataset = suite_map(s, "datasets", a["dataset"])
+    return RUN_DIR.format(dataset=dataset, backbone=suite_map(s, "backbones", a["backbone"]), method=a["method"],
+                          variant="base", seed=a["seed"])
+
+
+def attention_inputs(wildcards):
+    run = attention_run(wildcards)
+    return {"model": f"{run}/model.pt", "metrics": f"{run}/metrics.json"}
+
+
+def attention_outputs(suite):
+    a = _suite(suite).get("attention")
+    if not a:
+        return []
+    return expand(ATTENTION_PNG, suite=suite, split="test", sample=a["samples"], layer=a.get("layer", 1),
+                  head=a.get("head", 1))
+
+
+def suite_targets(suite):
+    """table.md of every table of the suite, and its attention maps."""
+    tables = suite_tables(suite)
+    for t in tables:
+        table_plan(suite, t)  # fail early, with the message, if a dataset is missing
+    return [f"{EXP_DIR}/tables/{suite}/{t}/table.md" for t in tables] + attention_outputs(suite)
+
+
+def paper_targets(wildcards):
+    """Input of `paper` (a function, so a missing paper dataset only stops that target)."""
+    return suite_targets("paper")
+
+
+def ablation_targets(wildcards):
+    return suite_targets("ablations")
+
+
+def table_target_function(table):
+    """Input function of the target named after the table (its paper-suite table.md)."""
+
+    def targets(wildcards):
+        table_plan("paper", table)
+        return [f"{EXP_DIR}/tables/paper/{table}/table.md"]
+
+    return targets

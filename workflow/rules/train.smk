@@ -25,6 +25,7 @@ rule train:
         meta=dataset_meta,
         tracking=TRACKING_MARKER,
         cache=cache_inputs,
+        stage_one=stage_one_model,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         history=f"{RUN_DIR}/history.csv",

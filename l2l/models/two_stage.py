@@ -1,0 +1,138 @@
+"""Table 7's two-stage label refiners: a frozen, trained AQN makes pseudo labels; only a new head learns.
+
+* ``mlm_mlp``: MLM as a multilayer perceptron on the masked label sentence (no image input).
+* ``mlm_encoder``: MLM as a Transformer encoder over the label-word embeddings (no image input).
+* ``icmlm_2stage``: the IC-MLM (Transformer decoder) on the frozen image features of the AQN run.
+
+The backbone and AQN are loaded from the AQN run (:func:`init_from_stage_one`) and frozen by
+``requires_grad = False`` and eval mode; the head's ``loss_weights`` name only the refiner's output,
+so the engine's one training loop trains the refiner alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from l2l.models.aqn import AttributeQueryNetwork
+from l2l.models.label2label import ImageConditionedMLM, LabelWordEmbedding, pseudo_labels
+from l2l.models.layers import PerAttributeLinear, SinePositionEmbedding2D, flatten_features
+
+
+class MaskedSentenceMLP(nn.Module):
+    """MLM with an MLP: each word as (value, is-[mask]) -> D hidden layers -> M logits."""
+
+    def __init__(self, num_attributes: int, hidden: int = 2048, num_layers: int = 2, dropout: float = 0.1,
+                 mask_ratio: float = 0.1) -> None:
+        super().__init__()
+        self.mask_ratio = mask_ratio
+        layers: list[nn.Module] = []
+        width = 2 * num_attributes
+        for _ in range(num_layers):
+            layers += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        self.mlp = nn.Sequential(*layers, nn.Linear(width, num_attributes))
+
+    def forward(self, words: torch.Tensor) -> torch.Tensor:
+        masked = _random_mask(words, self.mask_ratio, self.training)
+        x = torch.cat([(words * ~masked).float(), masked.float()], dim=-1)
+        return self.mlp(x)
+
+
+class MaskedSentenceEncoder(nn.Module):
+    """MLM with a Transformer encoder: label-word embeddings (no position) -> D encoder layers."""
+
+    def __init__(self, dim: int, num_attributes: int, num_layers: int = 2, num_heads: int = 4,
+                 ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
+                 mask_strategy: str = "attribute_specific") -> None:
+        super().__init__()
+        self.mask_ratio = mask_ratio
+        self.embedding = LabelWordEmbedding(num_attributes, dim, mask_strategy)
+        layer = nn.TransformerEncoderLayer(dim, num_heads, ffn_dim, dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
+        self.classifier = PerAttributeLinear(num_attributes, dim)
+
+    def forward(self, words: torch.Tensor) -> torch.Tensor:
+        tokens = self.embedding(words, _random_mask(words, self.mask_ratio, self.training))
+        return self.classifier(self.encoder(tokens))
+
+
+def _random_mask(words: torch.Tensor, ratio: float, training: bool) -> torch.Tensor:
+    if not training or ratio == 0.0:
+        return torch.zeros_like(words, dtype=torch.bool)
+    return torch.rand(words.shape, device=words.device) < ratio
+
+
+class TwoStageHead(nn.Module):
+    """Frozen AQN (same parameter names as :class:`AQNHead`, so its state loads as is) + a refiner."""
+
+    prediction_key = "mlm"
+    freezes_backbone = True
+    frozen_prefixes = ("backbone.", "projection.", "head.pos.", "head.aqn.")
+
+    def __init__(self, dim: int, num_attributes: int, refiner: nn.Module, image_conditioned: bool,
+                 aqn_layers: int = 1, num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.pos = SinePositionEmbedding2D(dim)
+        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout)
+        self.refiner, self.image_conditioned = refiner, image_conditioned
+        self.loss_weights = {"mlm": 1.0}  # the AQN is not trained again
+        self.aqn.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "TwoStageHead":
+        super().train(mode)
+        self.aqn.eval()  # frozen: no dropout, pseudo labels as at stage-one inference
+        return self
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        memory = flatten_features(features)
+        pos = self.pos(features.shape[2], features.shape[3], features.device, features.dtype)
+        aqn_logits = self.aqn(memory, pos)
+        words = pseudo_labels(aqn_logits)
+        refined = self.refiner(words, memory.detach(), pos) if self.image_conditioned else self.refiner(words)
+        return {"aqn": aqn_logits, "mlm": refined}
+
+
+def mlm_mlp_head(dim: int, num_attributes: int, mlm_layers: int = 2, ffn_dim: int = 2048, dropout: float = 0.1,
+                 mask_ratio: float = 0.1, aqn_layers: int = 1, num_heads: int = 4, **_: object) -> TwoStageHead:
+    refiner = MaskedSentenceMLP(num_attributes, ffn_dim, mlm_layers, dropout, mask_ratio)
+    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout)
+
+
+def mlm_encoder_head(dim: int, num_attributes: int, mlm_layers: int = 2, num_heads: int = 4, ffn_dim: int = 2048,
+                     dropout: float = 0.1, mask_ratio: float = 0.1, mask_strategy: str = "attribute_specific",
+                     aqn_layers: int = 1, **_: object) -> TwoStageHead:
+    refiner = MaskedSentenceEncoder(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout, mask_ratio,
+                                    mask_strategy)
+    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout)
+
+
+def icmlm_2stage_head(dim: int, num_attributes: int, mlm_layers: int = 2, num_heads: int = 4, ffn_dim: int = 2048,
+                      dropout: float = 0.1, mask_ratio: float = 0.1, mask_strategy: str = "attribute_specific",
+                      aqn_layers: int = 1, **_: object) -> TwoStageHead:
+    refiner = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout, mask_ratio,
+                                  mask_strategy)
+    return TwoStageHead(dim, num_attributes, refiner, True, aqn_layers, num_heads, ffn_dim, dropout)
+
+
+def init_from_stage_one(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Load the AQN run's weights into the frozen part of a two-stage model and freeze it.
+
+    Every frozen parameter must come from ``state`` (a mismatch, e.g. another backbone or L,
+    raises ValueError); the refiner keeps its fresh initialisation."""
+    prefixes = model.head.frozen_prefixes
+    own = model.state_dict()
+    wanted = [k for k in own if k.startswith(prefixes)]
+    missing = [k for k in wanted if k not in state]
+    shape = [k for k in wanted if k in state and state[k].shape != own[k].shape]
+    if missing or shape:
+        raise ValueError(f"stage-one checkpoint does not fit this model: missing {missing[:3]}, "
+                         f"shape mismatch {shape[:3]}; it must be an AQN run with the same backbone, "
+                         f"aqn_layers, ffn_dim and projection")
+    model.load_state_dict({**own, **{k: state[k] for k in wanted}})
+    for name, p in model.named_parameters():
+        if name.startswith(prefixes):
+            p.requires_grad_(False)

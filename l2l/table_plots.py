@@ -1,0 +1,117 @@
+"""Figures of a paper table (PNG, linked from its table.md): metric vs parameter, vs MACs, training curves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from l2l.io import atomic_write
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    _plt().close(fig)
+
+
+def plot_param(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path: Path) -> None:
+    """Ours (mean ± std over seeds, left axis) and the paper's numbers (right axis) vs the varied parameter."""
+    plt = _plt()
+    shown = summary[summary["shown"]]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    numeric = all(isinstance(v, (int, float)) for v in shown["value"])
+    for (backbone, method), df in shown.groupby(["backbone", "method"], sort=False):
+        x = df["value"].astype(float) if numeric else range(len(df))
+        ax.errorbar(x, df[f"{metric}_mean"], yerr=df[f"{metric}_std"], marker="o", capsize=4,
+                    label=f"ours ({backbone})")
+        if df[f"{metric}_paper"].notna().any():
+            ax2 = ax.twinx()
+            ax2.plot(x, df[f"{metric}_paper"], "s--", color="gray", label="paper")
+            ax2.set_ylabel(f"paper {metric} (%)", color="gray")
+        if not numeric:
+            ax.set_xticks(list(x), [str(v) for v in df["value"]], rotation=15)
+    param = plan["param"]
+    ax.set_xlabel((param.get("label") or param["key"]) + f" ({param['key']})")
+    ax.set_ylabel(f"our test {metric} (%)")
+    ax.set_title(f"{plan['table']}: mean ± std over {int(shown['n'].min())} seeds", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    _save(fig, path)
+
+
+def plot_macs(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path: Path) -> None:
+    """Metric vs paper-convention GMACs, one colour per method, one point per backbone."""
+    plt = _plt()
+    shown = summary[summary["shown"]]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for method, df in shown.groupby("method", sort=False):
+        ax.errorbar(df["paper_gmacs"], df[f"{metric}_mean"], yerr=df[f"{metric}_std"], marker="o", capsize=4,
+                    linestyle="none", label=method)
+        for _, r in df.iterrows():
+            ax.annotate(r["backbone"], (r["paper_gmacs"], r[f"{metric}_mean"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("GMACs per image (paper convention, l2l macs)")
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.set_title(f"{plan['table']}: {metric} vs MACs", fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_bars(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path: Path) -> None:
+    plt = _plt()
+    shown = summary[summary["shown"]]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.2 * len(shown), 3.4))
+    labels = [lbl.replace(" (", "\n(") for lbl in shown["label"]]
+    ax.bar(labels, shown[f"{metric}_mean"], yerr=shown[f"{metric}_std"], capsize=4, color="#8da0cb")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.set_title(f"{plan['table']}: mean ± std over seeds", fontsize=9)
+    _save(fig, path)
+
+
+def plot_curves(plan: Mapping[str, Any], summary: pd.DataFrame, path: Path) -> None:
+    """Validation error per epoch of every shown cell (mean over seeds, band = ± std)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for cell, row in zip(plan["cells"], summary.itertuples()):
+        if not cell["show"]:
+            continue
+        hist = [pd.read_csv(Path(r) / "history.csv") for r in cell["runs"]]
+        df = pd.concat(hist).groupby("epoch")["val_error"].agg(["mean", "std"]).fillna(0.0)
+        label = row.label if summary["backbone"].nunique() == 1 else f"{row.label} ({row.backbone})"
+        ax.plot(df.index, df["mean"], label=label)
+        ax.fill_between(df.index, df["mean"] - df["std"], df["mean"] + df["std"], alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation error (%)")
+    ax.set_title(f"{plan['table']}: training curves", fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def make_plots(plan: Mapping[str, Any], summary: pd.DataFrame, metrics: Sequence[str], out_dir: Path) -> list[str]:
+    """Write the table's PNGs; returns their file names (for the markdown links)."""
+    metric = metrics[0]
+    names = []
+    if plan["param"]:
+        plot_param(plan, summary, metric, out_dir / f"{metric}_vs_{plan['param']['key']}.png")
+        names.append(f"{metric}_vs_{plan['param']['key']}.png")
+    if plan["macs"] and not summary["paper_gmacs"].isna().all():
+        plot_macs(plan, summary, metric, out_dir / f"{metric}_vs_macs.png")
+        names.append(f"{metric}_vs_macs.png")
+    if not names:
+        plot_bars(plan, summary, metric, out_dir / f"{metric}.png")
+        names.append(f"{metric}.png")
+    plot_curves(plan, summary, out_dir / "curves.png")
+    names.append("curves.png")
+    return names

@@ -1,0 +1,92 @@
+# The paper's tables (config/tables.yaml): one job per (suite, table) aggregates the runs the table needs;
+# MACs from `l2l macs`; the IC-MLM attention maps of the paper's Fig. 3. Targets: `paper` (all tables on
+# the real datasets), `table1` ... `table10` (one of them), `ablations` (the CPU demo of the whole grid).
+
+
+localrules:
+    table,
+    macs,
+    attention_map,
+    paper,
+    ablations,
+
+
+wildcard_constraints:
+    suite="|".join(config["table_suites"]),
+    table="|".join(config["tables"]),
+    split=r"[a-z]+",
+    sample=r"\d+",
+    layer=r"\d+",
+    head=r"\d+",
+
+
+rule table:
+    input:
+        unpack(table_inputs),
+    output:
+        md=f"{TABLE_DIR}/table.md",
+        csv=f"{TABLE_DIR}/table.csv",
+        stats=f"{TABLE_DIR}/stats.csv",
+        curves=f"{TABLE_DIR}/curves.png",
+    params:
+        plan=table_plan_arg,
+        out_dir=output_dir,
+    log:
+        f"{LOGS}/tables/{{suite}}/{{table}}.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "l2l table --plan-json {params.plan} --paper {input.paper} --macs {input.macs} "
+        "--out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule macs:
+    input:
+        meta=dataset_meta,
+    output:
+        MACS_JSON,
+    params:
+        args=macs_args,
+    log:
+        f"{LOGS}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "l2l macs {params.args} --dataset $(dirname {input.meta}) --out {output} > {log} 2>&1"
+
+
+rule attention_map:
+    input:
+        unpack(attention_inputs),
+    output:
+        ATTENTION_PNG,
+    params:
+        run=attention_run,
+        out_dir=output_dir,
+    log:
+        f"{LOGS}/attention/{{suite}}/{{split}}{{sample}}_layer{{layer}}_head{{head}}.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "l2l attention --run {params.run} --split {wildcards.split} --samples {wildcards.sample} "
+        "--layer {wildcards.layer} --head {wildcards.head} --out-dir {params.out_dir} --log-mlflow > {log} 2>&1"
+
+
+rule paper:
+    input:
+        paper_targets,
+
+
+rule ablations:
+    input:
+        ablation_targets,
+
+
+for _table in config["tables"]:
+
+    rule:
+        name:
+            _table
+        input:
+            table_target_function(_table),
+        localrule: True
