@@ -28,7 +28,7 @@ def load_runs(metrics_files: Sequence[str | Path]) -> pd.DataFrame:
                "backbone": cfg["backbone"], "seed": cfg["seed"], "selected_epoch": result["selected_epoch"],
                "train_seconds": result["train_seconds"]}
         row.update({m: test[m] for m in METRICS})
-        row.update({f"aqn_error": test["aqn_error"]} if "aqn_error" in test else {})
+        row.update({"aqn_error": test["aqn_error"]} if "aqn_error" in test else {})
         row.update({f"group.{g}": v for g, v in test.get("group_accuracy", {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -22,6 +21,7 @@ from PIL import Image
 
 from l2l.data.format import sha256_file
 from l2l.errors import UserError
+from l2l.progress import progress
 
 MARKER = ".l2l_prepared"  # written into every prepared folder: only such a folder may be replaced
 SOURCE_DIR = "source"  # inside the prepared folder: the extracted archive, or a link to the source folder
@@ -139,14 +139,8 @@ def check_images(root: Path, images: Sequence[str], decode: bool = True, log=pri
                         f"{len(images)} missing); restore the images or fix the label file")
     if not decode:
         return
-    it: Sequence[str] | Iterator[str] = images
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        it = tqdm(images, desc="decode images", unit="img")
-    else:
-        log(f"decoding {len(images)} images to check them")
-    for rel in it:
+    log(f"decoding {len(images)} images to check them")
+    for rel in progress(images, desc="decode images", unit="img", log=log):
         try:
             with Image.open(root / rel) as im:
                 im.load()
