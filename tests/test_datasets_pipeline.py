@@ -48,7 +48,9 @@ def test_dry_run_of_the_paper_config_lists_download_prepare_and_train(tmp_path):
     targets = ["results/datasets/lfwa/meta.yaml", *(RUN.format(d) for d in ("lfwa", "pa100k", "clothing"))]
     res = _snakemake(tmp_path, "-n", "-p", *targets)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert _job_counts(res.stdout) == {"download_dataset": 1, "prepare_dataset": 3, "init_tracking": 1, "train": 3}
+    # one uint8 image cache per split a train job reads (data.cache): lfwa 3, pa100k 3, clothing 2 (no val)
+    assert _job_counts(res.stdout) == {"download_dataset": 1, "prepare_dataset": 3, "cache_dataset": 8,
+                                       "init_tracking": 1, "train": 3}
     prepares = _shell_commands(res.stdout, "l2l prepare")
     assert any(c.startswith("l2l prepare lfwa --seed 0 --name lfwa") and "--val-fraction 0.1" in c
                and "--source data/lfwa" in c for c in prepares)
@@ -75,9 +77,9 @@ def test_dry_run_of_the_paper_config_lists_download_prepare_and_train(tmp_path):
 
 
 @pytest.mark.parametrize("dataset, expected", [
-    ("lfwa", {"prepare_dataset": 1, "init_tracking": 1, "train": 1}),
-    ("pa100k", {"prepare_dataset": 1, "init_tracking": 1, "train": 1}),
-    ("clothing", {"prepare_dataset": 1, "init_tracking": 1, "train": 1}),
+    ("lfwa", {"prepare_dataset": 1, "cache_dataset": 3, "init_tracking": 1, "train": 1}),
+    ("pa100k", {"prepare_dataset": 1, "cache_dataset": 3, "init_tracking": 1, "train": 1}),
+    ("clothing", {"prepare_dataset": 1, "cache_dataset": 2, "init_tracking": 1, "train": 1}),
 ])
 def test_dry_run_with_local_fixture_sources(tmp_path, dataset, expected):
     make_lfwa(tmp_path / "src" / "lfwa")
@@ -92,7 +94,8 @@ def test_dry_run_with_local_fixture_sources(tmp_path, dataset, expected):
     # prepared once: the dry run then only lists the train job
     assert _snakemake(tmp_path, "--cores", "1", f"results/datasets/{dataset}/meta.yaml", config=config).returncode == 0
     again = _snakemake(tmp_path, "-n", RUN.format(dataset), config=config)
-    assert _job_counts(again.stdout) == {"init_tracking": 1, "train": 1}
+    caches = expected["cache_dataset"]
+    assert _job_counts(again.stdout) == {"cache_dataset": caches, "init_tracking": 1, "train": 1}
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
     cfg = {
         "experiment": "ctrlc", "results_dir": str(tmp_path / "results"),
         "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-        "dataset": {"name": "tiny", "embedded": {"n_train": 400, "n_val": 48, "n_test": 48}},
+        "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 400, "n_val": 48, "n_test": 48}}},
+        "dataset": "tiny",
         "methods": ["fc_head"], "seeds": [0], "model": {"ffn_dim": 32}, "train": {"epochs": 3, "batch_size": 16},
     }
     config = tmp_path / "config.yaml"
@@ -32,7 +33,7 @@ def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
            "--configfile", str(config), "--cores", "1", "all"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     run_dir = tmp_path / "results" / "ctrlc" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0"
-    log = tmp_path / "results" / "ctrlc" / "logs" / "train" / "small_cnn" / "fc_head" / "base" / "seed0.log"
+    log = tmp_path / "results" / "ctrlc" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0.log"
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)

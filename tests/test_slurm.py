@@ -53,7 +53,8 @@ def _config(tmp_path: Path, **train) -> Path:
         "experiment": "slurm",
         "results_dir": str(tmp_path / "results"),
         "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-        "dataset": {"name": "tiny", "embedded": {"n_train": 400, "n_val": 48, "n_test": 48}},
+        "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 400, "n_val": 48, "n_test": 48}}},
+        "dataset": "tiny",
         "methods": ["label2label"],
         "seeds": [0, 1],
         "model": {"ffn_dim": 32},
@@ -128,8 +129,9 @@ def test_pipeline_runs_as_slurm_jobs(slurm, tmp_path):
     assert len(calls) == 2, out[-3000:]
     assert all("--cpus-per-task=1" in c and "--mem 1000" in c and "-t 15" in c and "-p debug" in c
                and "--requeue" in c and "--gpus" not in c for c in calls), calls
-    # short rules stayed local: no sbatch call for them
-    assert not [line for line in out.splitlines() if "sbatch call:" in line and "rule_train" not in line]
+    # short rules stayed local: only train jobs and the image-cache jobs (decoding a whole split) were submitted
+    others = [line for line in out.splitlines() if "sbatch call:" in line and "rule_train" not in line]
+    assert others and all("rule_cache_dataset" in line for line in others), others
     print(f"\nSLURM pipeline wall time: {wall:.1f} s")
 
 
@@ -137,7 +139,7 @@ def test_preempted_job_is_retried_and_resumes_in_the_same_mlflow_run(slurm, tmp_
     """SIGTERM to the running job step (what SLURM sends on preemption or at the time limit)."""
     proc = subprocess.Popen(_snakemake(tmp_path, _config(tmp_path), "all"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=_env())
-    log = tmp_path / "results" / "slurm" / "logs" / "train" / "small_cnn" / "label2label" / "base" / "seed0.log"
+    log = tmp_path / "results" / "slurm" / "logs" / "train" / "tiny" / "small_cnn" / "label2label" / "base" / "seed0.log"
     first = None
     t0 = time.time()
     while time.time() - t0 < 600 and proc.poll() is None:
