@@ -22,6 +22,7 @@ the paper grid (benchmarks/paper_grid.py) from the measured rates.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -449,8 +450,6 @@ def parse_config(text: str) -> tuple[str, tuple[int, int], int, int, int | None]
 
 def reproject(path: Path) -> dict[str, Any]:
     """Projection and table of a saved result recomputed from its measured rows: device time is scarce."""
-    import json
-
     result = json.loads(path.read_text())
     result["projection"] = project(result["rows"], result.get("overhead", {}).get("total_s", 0.0))
     text = table(result)
