@@ -17,7 +17,7 @@ LFWA (6,263 train / 6,880 test images, 250×250, 57 epochs, batch 16):
 PA-100K (80,000 train + 10,000 val merged = 90,000 train / 10,000 test, 256×192, 25 epochs,
   batch 64): Table 9 FC Head / AQN / Label2Label with ResNet-50                    3
 Clothing Attributes (1,500 train / 356 test, AlexNet, 22 epochs, batch 32): Table 10's three
-  methods; the paper gives no input size, 227×227 (AlexNet's) is assumed            3
+  methods; the paper gives no input size, 224×224 (as config/paper_datasets.yaml) 3
 
 Seeds: 3 per configuration (the paper reports mean ± std; the seed count is not stated, 3 is
 this project's default). Total: (28 + 3 + 3) × 3 = 102 training runs.
@@ -56,7 +56,7 @@ class GridBlock:
 
 LFWA = dict(dataset="lfwa", n_train=6263, n_test=6880, epochs=57, image_size=(250, 250), batch_size=16)
 PA100K = dict(dataset="pa100k", n_train=90000, n_test=10000, epochs=25, image_size=(256, 192), batch_size=64)
-CLOTHING = dict(dataset="clothing", n_train=1500, n_test=356, epochs=22, image_size=(227, 227), batch_size=32)
+CLOTHING = dict(dataset="clothing", n_train=1500, n_test=356, epochs=22, image_size=(224, 224), batch_size=32)
 
 PAPER_GRID: list[GridBlock] = [
     *(GridBlock(table="5", method=m, backbone=b, configs=1, **LFWA)
