@@ -448,14 +448,19 @@ def parse_config(text: str) -> tuple[str, tuple[int, int], int, int, int | None]
             int(parts[4]) if len(parts) > 4 else None)
 
 
-def reproject(path: Path) -> dict[str, Any]:
-    """Projection and table of a saved result recomputed from its measured rows: device time is scarce."""
-    result = json.loads(path.read_text())
+def write_result(result: dict[str, Any], out: Path) -> None:
+    """Projection from the measured rows, then the JSON and its markdown table beside it."""
     result["projection"] = project(result["rows"], result.get("overhead", {}).get("total_s", 0.0))
     text = table(result)
     print(text)
-    write_json(path, result)
-    write_text(path.with_suffix(".md"), text)
+    write_json(out, result)
+    write_text(out.with_suffix(".md"), text)
+
+
+def reproject(path: Path) -> dict[str, Any]:
+    """A saved result's projection and table recomputed from its measured rows: device time is scarce."""
+    result = json.loads(path.read_text())
+    write_result(result, path)
     return result
 
 
@@ -517,13 +522,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lines = str(getattr(exc, "stderr", "") or "").strip().splitlines()
             result["overhead_error"] = lines[-1] if lines else f"{type(exc).__name__}: {exc}"
             print(f"per-job overhead not measured: {result['overhead_error']}", file=sys.stderr)
-    result["projection"] = project(result["rows"], result.get("overhead", {}).get("total_s", 0.0))
     result["wall_s"] = time.perf_counter() - t_start
-    text = table(result)
-    print(text)
     out = Path(args.out)
-    write_json(out, result)
-    write_text(out.with_suffix(".md"), text)
+    write_result(result, out)
     print(f"wrote {out} and {out.with_suffix('.md')} in {result['wall_s']:.0f} s")
     return result
 
