@@ -3,6 +3,11 @@
 
 import os
 
+from snakemake.utils import min_version
+
+# Snakemake 9: storage/executor plugins, `--sdm`, report format used by the rules.
+min_version("9.0")
+
 
 # Resolved against the Snakefile, so `--directory` and `--configfile` overrides work from anywhere.
 configfile: os.path.join(workflow.basedir, "config/config.yaml")

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from l2l import __version__
 from l2l.errors import Preempted, UserError
 
 
@@ -299,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Run `l2l COMMAND --help` for a command's options and examples.\n"
                        "The whole benchmark runs through Snakemake: `snakemake --cores 8 all`.")
+    p.add_argument("--version", action="version", version=f"l2l {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     g = sub.add_parser("generate", help="write the embedded (generated) multi-attribute dataset",

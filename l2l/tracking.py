@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +57,20 @@ def git_commit() -> str:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def source_tags(commit: str, entry_point: str = "l2l train") -> dict[str, str]:
+    """MLflow's standard source tags (its UI shows the commit in the runs table's version column).
+
+    ``commit`` is :func:`git_commit`'s value; a "-dirty" suffix goes to its own tag, since MLflow
+    expects a bare hash in ``mlflow.source.git.commit``.
+    """
+    sha, dirty = commit.removesuffix("-dirty"), commit.endswith("-dirty")
+    tags = {"mlflow.source.type": "JOB", "mlflow.source.name": entry_point, "git_commit": commit}
+    if sha != "unknown":
+        tags["mlflow.source.git.commit"] = sha
+        tags["git_dirty"] = str(dirty).lower()
+    return tags
 
 
 class Tracker:
@@ -136,6 +151,23 @@ class Tracker:
     def log_artifact(self, path: str | Path) -> None:
         self._call(lambda: self.client.log_artifact(self.run_id, str(path)))
 
+    def log_weights(self, model_file: str | Path) -> None:
+        """The selected epoch's weights under the artifact folder ``model/`` (with config.yaml, so
+        ``l2l predict --run runs:/<id>`` can rebuild the model from the artifacts alone)."""
+        self._call(lambda: self.client.log_artifact(self.run_id, str(model_file), "model"))
+
+    def log_dataset_input(self, name: str, digest: str, source: str, profile: Mapping[str, Any],
+                          context: str = "training") -> None:
+        """The prepared dataset as a run input (MLflow's Datasets column): name, labels.csv digest, folder."""
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(name=name, digest=digest[:36] or "unknown", source_type="local", source=source,
+                          profile=json.dumps(dict(profile), sort_keys=True))
+        item = DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])
+        self._call(lambda: self.client.log_inputs(self.run_id, datasets=[item]))
+
     def finish(self, status: str = "FINISHED") -> None:
         self._call(lambda: self.client.set_terminated(self.run_id, status=status))
 
@@ -189,3 +221,42 @@ def log_artifacts_to_run(uri: str, run_id: str, paths: list[str | Path], artifac
     tracker = Tracker(uri, run_id, "")
     for p in paths:
         tracker._call(lambda p=p: tracker.client.log_artifact(run_id, str(p), artifact_path))
+
+
+RUN_REF = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
+
+
+def is_run_ref(ref: str) -> bool:
+    """True for ``runs:/<id>`` or a bare 32-hex MLflow run id (what ``l2l predict --run`` accepts)."""
+    return bool(RUN_REF.match(ref))
+
+
+def fetch_run(uri: str, ref: str, dst: str | Path) -> Path:
+    """Download a run's config.yaml and weights into ``dst`` (a run-folder layout) and return it.
+
+    Only the two files a prediction needs are fetched; they are loaded with ``weights_only=True``
+    afterwards like any run folder, so a run from a shared server cannot execute code here.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from l2l.errors import UserError
+
+    match = RUN_REF.match(ref)
+    if not match:
+        raise UserError(f"'{ref}' is not an MLflow run reference; use runs:/<run id> or a run folder")
+    run_id, dst = match.group(1), Path(dst)
+    tracker = Tracker(uri, run_id, "")
+    dst.mkdir(parents=True, exist_ok=True)
+    try:
+        for artifact in ("config.yaml", "model/model.pt"):
+            local = Path(tracker._call(lambda a=artifact: tracker.client.download_artifacts(run_id, a, str(dst))))
+            if local.parent != dst:
+                local.replace(dst / local.name)
+    except MlflowException as e:
+        raise UserError(f"MLflow run {run_id} at {uri}: {' '.join(str(e).split())[:300]}; check the run id "
+                        f"and MLFLOW_TRACKING_URI (runs logged before weights were artifacts have no model/model.pt)"
+                        ) from e
+    except OSError as e:
+        raise UserError(f"MLflow run {run_id}: its artifacts cannot be read ({e}); runs logged before weights "
+                        f"were artifacts have no model/model.pt, use the run folder instead") from e
+    return dst
