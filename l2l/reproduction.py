@@ -1,0 +1,140 @@
+"""The "Reproduction summary": across every table that was run, which of the paper's numbers we reproduced.
+
+Input: the ``table.csv`` files the ``table`` rule writes (one row per cell with ``<metric>_mean``,
+``<metric>_std``, ``<metric>_paper`` and ``n``). For each cell and its table's primary metric (the first
+metric of the table) it reports ours (mean ± std, n), the paper's number, the difference in units of our
+std and whether the paper's number lies inside our mean ± 2 std; for each table whether the paper's
+ordering holds: L2L < AQN < FC Head in error (per backbone) for method tables, and the same best setting
+for ablation tables. With one seed there is no std: the z column is blank and "inside" is judged on
+equality, which a reader sees from n = 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from l2l.io import atomic_write, write_text
+
+# The paper's method ordering, best first (error: lower is better); a table is checked on the methods it has.
+PAPER_ORDER = ("label2label", "aqn", "fc_head")
+LOWER_IS_BETTER_PREFIXES = ("error",)
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.startswith(LOWER_IS_BETTER_PREFIXES) or metric.endswith("_error")
+
+
+def primary_metric(table: pd.DataFrame) -> str:
+    """The first metric of the table (the one it is compared and plotted on)."""
+    for col in table.columns:
+        if col.endswith("_mean"):
+            return col[: -len("_mean")]
+    raise ValueError("table.csv has no <metric>_mean column")
+
+
+def cell_rows(name: str, table: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
+    rows = []
+    for r in table[table["shown"].astype(bool)].to_dict("records"):
+        mean, std, paper, n = r[f"{metric}_mean"], r[f"{metric}_std"], r[f"{metric}_paper"], int(r["n"])
+        has_paper = not _nan(paper)
+        z = (mean - paper) / std if has_paper and n > 1 and std > 0 else math.nan
+        inside = (abs(mean - paper) <= 2 * std) if has_paper else None
+        rows.append({"table": name, "cell": r["label"], "backbone": r["backbone"], "metric": metric,
+                     "n": n, "ours_mean": mean, "ours_std": std if n > 1 else math.nan, "paper": paper,
+                     "diff": mean - paper if has_paper else math.nan, "z": z, "inside_2std": inside})
+    return rows
+
+
+def ordering_checks(name: str, table: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
+    """Method tables: does ours rank the methods as the paper does? Ablations: same best setting?"""
+    shown = table[table["shown"].astype(bool)]
+    better = min if lower_is_better(metric) else max
+    checks = []
+    values = shown["value"] if "value" in shown else pd.Series([None] * len(shown))
+    if values.notna().any():  # an ablation: one row per parameter value
+        ours_best = _best(shown, f"{metric}_mean", better)
+        paper_best = _best(shown, f"{metric}_paper", better)
+        checks.append({"table": name, "check": f"best setting ({metric})", "ours": ours_best,
+                       "paper": paper_best, "holds": None if paper_best is None else ours_best == paper_best})
+        return checks
+    for backbone, group in shown.groupby("backbone", sort=False):
+        present = [m for m in PAPER_ORDER if m in set(group["method"])]
+        if len(present) < 2:
+            continue
+        by_method = group.set_index("method")
+        ours = sorted(present, key=lambda m: by_method.loc[m, f"{metric}_mean"],
+                      reverse=not lower_is_better(metric))
+        checks.append({"table": name, "check": f"{' < '.join(present)} in {metric} ({backbone})"
+                       if lower_is_better(metric) else f"{' > '.join(present)} in {metric} ({backbone})",
+                       "ours": " , ".join(ours), "paper": " , ".join(present), "holds": ours == present})
+    return checks
+
+
+def _best(frame: pd.DataFrame, column: str, better) -> str | None:
+    known = frame[frame[column].notna()]
+    if known.empty:
+        return None
+    target = better(known[column])
+    return str(known[known[column] == target]["label"].iloc[0])
+
+
+def _nan(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def summarize(tables: Mapping[str, str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells, checks) over ``{table name: table.csv}``."""
+    cells, checks = [], []
+    for name, path in tables.items():
+        table = pd.read_csv(path)
+        metric = primary_metric(table)
+        cells += cell_rows(name, table, metric)
+        checks += ordering_checks(name, table, metric)
+    return pd.DataFrame(cells), pd.DataFrame(checks)
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    return "—" if _nan(x) else f"{x:.{digits}f}"
+
+
+def _yes(x: Any) -> str:
+    return "—" if x is None or _nan(x) else ("yes" if x else "**no**")
+
+
+def to_markdown(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol: str = "") -> str:
+    n_paper = int(cells["paper"].notna().sum()) if len(cells) else 0
+    n_inside = int((cells["inside_2std"] == True).sum()) if len(cells) else 0  # noqa: E712 (None = no paper)
+    lines = ["# Reproduction summary", "",
+             f"Suite `{suite}`" + (f", protocol `{protocol}`" if protocol else "") + f": {len(cells)} cells run, "
+             f"{n_paper} with a paper number, {n_inside} of those inside our mean ± 2 std. "
+             "z = (ours − paper) / our std over seeds; \"inside\" = paper within ours ± 2 std.", "",
+             "## Cells", "",
+             "| table | cell | backbone | metric | n | ours | paper | ours − paper | z | inside ±2 std |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in cells.to_dict("records"):
+        ours = _f(r["ours_mean"]) + ("" if _nan(r["ours_std"]) else f" ± {_f(r['ours_std'])}")
+        lines.append(f"| {r['table']} | {r['cell']} | {r['backbone']} | {r['metric']} | {r['n']} | {ours} | "
+                     f"{_f(r['paper'])} | {_f(r['diff'])} | {_f(r['z'], 1)} | {_yes(r['inside_2std'])} |")
+    lines += ["", "## Does the paper's ordering hold?", "", "| table | check | ours | paper | holds |",
+              "|---|---|---|---|---|"]
+    for r in checks.to_dict("records"):
+        lines.append(f"| {r['table']} | {r['check']} | {r['ours'] or '—'} | {r['paper'] or '—'} | {_yes(r['holds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(tables: Mapping[str, str | Path], out_md: str | Path, out_csv: str | Path, suite: str,
+                  protocol: str = "") -> pd.DataFrame:
+    cells, checks = summarize(tables)
+    write_text(out_md, to_markdown(cells, checks, suite, protocol))
+    atomic_write(Path(out_csv), lambda p: cells.to_csv(p, index=False))
+    return cells
+
+
+def table_names(paths: Sequence[str | Path]) -> dict[str, str]:
+    """``.../tables/<suite>/<table>/table.csv`` -> ``{table: path}``."""
+    return {Path(p).parent.name: str(p) for p in paths}
