@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from l2l.data.format import sha256_file
+from l2l.data.images import check_image
 from l2l.errors import UserError
 from l2l.progress import progress
 
@@ -141,12 +141,7 @@ def check_images(root: Path, images: Sequence[str], decode: bool = True, log=pri
         return
     log(f"decoding {len(images)} images to check them")
     for rel in progress(images, desc="decode images", unit="img", log=log):
-        try:
-            with Image.open(root / rel) as im:
-                im.load()
-        except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for bad files
-            raise UserError(f"{root / rel}: image cannot be decoded ({e}); replace it (re-download the "
-                            f"dataset) or remove it from the label file") from e
+        check_image(root / rel)  # the loader's own policy: pixel limit, one-line error naming the file
 
 
 def carve_split(splits: np.ndarray, source: str, target: str, fraction: float, seed: int) -> np.ndarray:
