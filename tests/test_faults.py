@@ -127,13 +127,15 @@ def test_corrupt_image(tmp_path, tiny_dataset, l2l_train):
     assert not (tmp_path / "m.db").exists()
 
 
-def test_decompression_bomb_in_a_dataset_prepared_without_decoding(tmp_path, tiny_dataset, l2l_train):
+# preloaded in this process; or decoded per sample by DataLoader workers, whose errors torch re-wraps
+@pytest.mark.parametrize("sets", [(), ("data.cache=false", "data.image_size=[80,80]", "train.num_workers=2")])
+def test_decompression_bomb_in_a_dataset_prepared_without_decoding(tmp_path, tiny_dataset, l2l_train, sets):
     """Issue 13 item 3: data prepared with --check-images exists, then an image declaring 30000x30000."""
     from bombs import bomb_png
 
     root = _copy(tiny_dataset, tmp_path)
     bomb = bomb_png(sorted((root / "images").iterdir())[5], 30000, 30000)
-    res = l2l_train(dataset=root)
+    res = l2l_train(*sets, dataset=root)
     assert res.returncode == 2
     line = _one_line(res)
     assert line.startswith(f"l2l train: error: {bomb}: image too large to decode ("), line
