@@ -307,3 +307,20 @@ def test_download_url_token_is_redacted_everywhere(zip_server, tmp_path, capsys,
     assert meta["source"]["url"] in (work / "mlflow.db").read_bytes().decode("latin-1")  # the scan sees tags
     everything = logs.out + logs.err + "\n".join(lines) + _all_text(work)
     assert SECRET not in everything and "user:" not in everything
+
+
+def test_every_preparer_refuses_list_paths_leaving_the_source(tmp_path, monkeypatch):
+    """The same guard for the paper's formats (here an LFWA list): checked before any image is opened."""
+    from realformats import make_lfwa
+
+    make_lfwa(tmp_path / "l")
+    lines = (tmp_path / "l" / "train.txt").read_text().splitlines()
+    lines[1] = " ".join(["../../../../../etc/hostname", *lines[1].split()[1:]])
+    (tmp_path / "l" / "train.txt").write_text("\n".join(lines) + "\n")
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(str(fp)) or real_open(fp, *a, **k))
+    with pytest.raises(UserError, match=r"image path 'source/lfw/../../../../../etc/hostname' in the label file "
+                                        r"leaves the source folder") as info:
+        prepare("lfwa", tmp_path / "l", tmp_path / "out")
+    assert str(tmp_path / "l") in str(info.value) and opened == [] and _leftovers(tmp_path) == []
