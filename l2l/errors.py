@@ -8,6 +8,14 @@ Snakemake log ends with the cause and the fix instead of a traceback.
 class UserError(Exception):
     """A problem with the user's input (config, files, data), with a fix in the message."""
 
+    def __init__(self, message: object = "", *args: object) -> None:
+        # torch's DataLoader re-raises a worker's exception as UserError("Caught UserError in DataLoader
+        # worker process N.\nOriginal Traceback ...\nl2l.errors.UserError: <message>"): keep the one line
+        # (e.g. a bad image found by a worker), so the CLI still prints the cause and the fix alone.
+        if isinstance(message, str) and message.startswith("Caught UserError in DataLoader worker"):
+            message = message.rstrip().rsplit("\nl2l.errors.UserError: ", 1)[-1]
+        super().__init__(message, *args)
+
 
 class Preempted(Exception):
     """SIGTERM/SIGUSR1 arrived (SLURM preemption or time limit, Snakemake abort) during training.

@@ -9,6 +9,10 @@
   ``f1_of_means``: 2·precision·recall/(precision+recall) of the averaged values (what many
   pedestrian-attribute papers report). Both are given so numbers can be compared with either.
 * ``per_attribute_accuracy`` and ``group_accuracy`` (mean of its attributes' accuracies), in %.
+
+An attribute with no known label in the split cannot be scored: it is left out of ``mA``, of
+``per_attribute_accuracy`` and of its group's mean (a group with none is left out), instead of
+counting as 0 % and dragging the means down.
 """
 
 from __future__ import annotations
@@ -27,18 +31,27 @@ def mean_error(pred: np.ndarray, labels: np.ndarray) -> float:
     return float(100.0 * ((pred != labels) & known).sum() / max(known.sum(), 1))
 
 
+def scored(labels: np.ndarray) -> np.ndarray:
+    """Per attribute: True when it has at least one known label (only those can be scored)."""
+    return (labels >= 0).any(0)
+
+
 def per_attribute_accuracy(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Accuracy over known labels, per attribute; NaN for an attribute with none."""
     known = labels >= 0
-    return 100.0 * _safe_div(((pred == labels) & known).sum(0), known.sum(0))
+    acc = 100.0 * _safe_div(((pred == labels) & known).sum(0), known.sum(0))
+    return np.where(scored(labels), acc, np.nan)
 
 
 def mean_accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
-    """Label-based mA: attributes with no known positive (or negative) use the defined half only."""
+    """Label-based mA over the scored attributes: one with no known positive (or negative) uses the
+    defined half only; one with no known label at all is left out (NaN when none is scored)."""
     pos, neg = labels == 1, labels == 0
     tpr = _safe_div((pos & (pred == 1)).sum(0), pos.sum(0))
     tnr = _safe_div((neg & (pred == 0)).sum(0), neg.sum(0))
     halves = (pos.sum(0) > 0).astype(float) + (neg.sum(0) > 0)
-    return float(100.0 * np.mean(_safe_div(tpr + tnr, halves)))
+    keep = scored(labels)
+    return float(100.0 * np.mean(_safe_div(tpr + tnr, halves)[keep])) if keep.any() else float("nan")
 
 
 def instance_metrics(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -59,8 +72,14 @@ def instance_metrics(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 def group_accuracy(per_attribute: np.ndarray, attributes: Sequence[str],
                    groups: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Mean accuracy of each group's scored attributes (NaN in ``per_attribute``); a group with none is left out."""
     index = {a: i for i, a in enumerate(attributes)}
-    return {g: float(np.mean([per_attribute[index[a]] for a in members])) for g, members in groups.items()}
+    out = {}
+    for g, members in groups.items():
+        values = [per_attribute[index[a]] for a in members if not np.isnan(per_attribute[index[a]])]
+        if values:
+            out[g] = float(np.mean(values))
+    return out
 
 
 def compute_metrics(probs: np.ndarray, labels: np.ndarray, attributes: Sequence[str],
@@ -71,7 +90,7 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, attributes: Sequence[
     per_attr = per_attribute_accuracy(pred, labels)
     out: dict[str, object] = {"error": mean_error(pred, labels), "mA": mean_accuracy(pred, labels)}
     out.update(instance_metrics(pred, labels))
-    out["per_attribute_accuracy"] = {a: float(v) for a, v in zip(attributes, per_attr)}
+    out["per_attribute_accuracy"] = {a: float(v) for a, v in zip(attributes, per_attr) if not np.isnan(v)}
     if groups:
         out["group_accuracy"] = group_accuracy(per_attr, attributes, groups)
     return out

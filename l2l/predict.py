@@ -103,7 +103,8 @@ def find_images(spec: str) -> list[Path]:
 
 def decode_all(paths: Sequence[Path], image_size: Sequence[int], on_error: str = "skip",
                ) -> tuple[list[Path], list[torch.Tensor], list[tuple[str, str]]]:
-    """Decode every image; an unreadable one is skipped (with its reason) or, with ``fail``, stops."""
+    """Decode every image; an unreadable or too large one (:mod:`l2l.data.images`: the training
+    loader's own pixel limit, checked before decoding) is skipped with its reason or, with ``fail``, stops."""
     if on_error not in ON_ERROR:
         raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got '{on_error}'")
     kept, tensors, skipped = [], [], []
@@ -114,7 +115,7 @@ def decode_all(paths: Sequence[Path], image_size: Sequence[int], on_error: str =
         except UserError as e:
             if on_error == "fail":
                 raise UserError(f"{e} (or pass --on-error skip to predict the other images)") from e
-            skipped.append((str(p), str(e.__cause__ or e)))
+            skipped.append((str(p), str(e).removeprefix(f"{p}: ")))  # why, and the fix
     return kept, tensors, skipped
 
 

@@ -127,6 +127,22 @@ def test_corrupt_image(tmp_path, tiny_dataset, l2l_train):
     assert not (tmp_path / "m.db").exists()
 
 
+# preloaded in this process; or decoded per sample by DataLoader workers, whose errors torch re-wraps
+@pytest.mark.parametrize("sets", [(), ("data.cache=false", "data.image_size=[80,80]", "train.num_workers=2")])
+def test_decompression_bomb_in_a_dataset_prepared_without_decoding(tmp_path, tiny_dataset, l2l_train, sets):
+    """Issue 13 item 3: data prepared with --check-images exists, then an image declaring 30000x30000."""
+    from bombs import bomb_png
+
+    root = _copy(tiny_dataset, tmp_path)
+    bomb = bomb_png(sorted((root / "images").iterdir())[5], 30000, 30000)
+    res = l2l_train(*sets, dataset=root)
+    assert res.returncode == 2
+    line = _one_line(res)
+    assert line.startswith(f"l2l train: error: {bomb}: image too large to decode ("), line
+    assert "900000000 pixels" in line and "L2L_MAX_IMAGE_PIXELS" in line, line
+    _nothing_half_written(tmp_path)
+
+
 def test_labels_with_wrong_columns(tmp_path, tiny_dataset, l2l_train):
     root = _copy(tiny_dataset, tmp_path)
     df = pd.read_csv(root / "labels.csv", dtype={"image": str, "split": str})

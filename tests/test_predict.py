@@ -111,3 +111,25 @@ def test_no_matching_images_is_a_clear_error(trained_run, tmp_path):
                "--out", str(tmp_path / "p.csv"))
     assert res.returncode == 2
     assert "no images found" in res.stderr
+
+
+def test_decompression_bomb_is_skipped_and_the_others_predicted(trained_run, tiny_dataset, tmp_path):
+    """Issue 13 item 3: a PNG declaring 30000x30000 pixels was a traceback and no preds.csv at all."""
+    from bombs import bomb_png
+
+    _test_images(tiny_dataset, tmp_path / "imgs")
+    n = len(list((tmp_path / "imgs").iterdir()))
+    bomb = bomb_png(tmp_path / "imgs" / "bomb.png", 30000, 30000)
+    res = _l2l("predict", "--run", str(trained_run), "--images", str(tmp_path / "imgs"), "--out", str(tmp_path / "p.csv"))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "skipped 1" in res.stderr
+    assert f"{bomb}: image too large to decode (" in res.stderr
+    assert len(pd.read_csv(tmp_path / "p.csv")) == n and str(bomb) not in (tmp_path / "p.csv").read_text()
+    skipped = pd.read_csv(tmp_path / "p.csv.skipped.csv")
+    assert skipped["image"].tolist() == [str(bomb)]
+    assert skipped["error"][0].startswith("image too large to decode (") and "L2L_MAX_IMAGE_PIXELS" in skipped["error"][0]
+
+    res = _l2l("predict", "--run", str(trained_run), "--images", str(bomb), "--out", str(tmp_path / "q.csv"),
+               "--on-error", "fail")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert f"{bomb}: image too large to decode" in res.stderr and not (tmp_path / "q.csv").exists()

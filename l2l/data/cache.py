@@ -24,7 +24,7 @@ import torch
 from torchvision.transforms import v2
 
 from l2l.data.format import PreparedDataset
-from l2l.data.loader import read_image
+from l2l.data.images import read_image
 from l2l.errors import UserError
 from l2l.io import write_json
 

@@ -13,8 +13,9 @@ number is off, whatever the source dataset was.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,19 @@ class PreparedDataset:
         y = self.labels[self.indices(split)]
         known = y != UNKNOWN
         return (y == 1).sum(0) / np.maximum(known.sum(0), 1)
+
+
+def escapes_folder(rel: str) -> bool:
+    """True when image path ``rel`` is empty, absolute, or climbs out of its folder with ``..``.
+
+    A label file is data, possibly from someone else: its paths must never make us open (or link, or
+    decode) a file outside the dataset, such as ``../../../../etc/hostname``. Checked on the text
+    alone, before any file is touched.
+    """
+    if not rel or rel.startswith(("/", "\\")) or PureWindowsPath(rel).drive:
+        return True
+    parts = posixpath.normpath(rel.replace("\\", "/")).split("/")
+    return parts[0] in ("..", ".") or ".." in parts
 
 
 def sha256_file(path: str | Path) -> str:
@@ -137,6 +151,10 @@ def load_prepared(root: str | Path, check_images: bool = True) -> PreparedDatase
                                  f"labels must be 1, 0 or empty (unknown)")
     labels = np.where(np.isnan(values), UNKNOWN, values).astype(np.int8)
     images = df["image"].tolist()
+    outside = [r for r, p in enumerate(images) if not isinstance(p, str) or escapes_folder(p)]
+    if outside:
+        raise _fail(labels_path, f"row {outside[0] + 2}: image path '{images[outside[0]]}' leaves the dataset "
+                                 f"folder (absolute, or '..'); re-run `l2l prepare`")
     if check_images:
         missing = [p for p in images if not (root / p).is_file()]
         if missing:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from l2l.data.format import PreparedDataset
+from l2l.data.images import read_image  # the one image-opening policy (pixel limit, errors)
 from l2l.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -21,15 +21,6 @@ AUGMENTATIONS = ("hflip", "pad_crop", "randaugment")
 def pad_pixels(image_size: Sequence[int]) -> int:
     """Padding of ``pad_crop``: 10 px at 192 px (PA-100K: Pad(10) at 256x192) (the PA-100K baseline's Pad(10)), scaled with the image."""
     return max(1, round(10 * min(image_size) / 192))
-
-
-def read_image(path) -> Image.Image:
-    """Decode to RGB or raise a UserError naming the file (a corrupt image must not kill a run late)."""
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"{path}: image cannot be decoded ({e}); replace or remove it and re-run prepare") from e
 
 
 def decode_image(path, image_size: Sequence[int]) -> torch.Tensor:

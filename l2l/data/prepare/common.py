@@ -8,6 +8,7 @@ renamed to ``out``, so a failed or killed prepare leaves nothing half-written be
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -17,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from l2l.data.format import sha256_file
+from l2l.data.format import escapes_folder, sha256_file
+from l2l.data.images import check_image
 from l2l.errors import UserError
 from l2l.progress import progress
 
@@ -55,9 +56,23 @@ def extract(archive: Path, dest: Path) -> None:
         else:
             with tarfile.open(archive) as t:
                 t.extractall(dest, filter="data")
+    except tarfile.FilterError as e:  # a well-formed archive with an entry we will not write: say which
+        raise UserError(f"{archive}: refused to extract entry '{e.tarinfo.name}' ({_refusal(e)}); a dataset archive "
+                        f"never needs one: get the archive from the official source, or extract it yourself, "
+                        f"check it, and point the source at the folder") from e
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as e:
         raise UserError(f"{archive}: truncated or corrupt {kind} archive ({e}); download it again "
                         f"(delete the file first if it was downloaded by the pipeline)") from e
+
+
+def _refusal(e: tarfile.FilterError) -> str:
+    """Why tarfile's ``data`` filter refused an entry, in words."""
+    reasons = {tarfile.AbsolutePathError: "absolute path",
+               tarfile.OutsideDestinationError: "path leaves the extraction folder",
+               tarfile.SpecialFileError: "device, FIFO or other special file",
+               tarfile.AbsoluteLinkError: "link to an absolute path",
+               tarfile.LinkOutsideDestinationError: "link pointing outside the extraction folder"}
+    return next((why for kind, why in reasons.items() if isinstance(e, kind)), str(e))
 
 
 def single_root(folder: Path) -> Path:
@@ -132,7 +147,15 @@ def require(path: Path | None, what: str, source: Path, instructions: str) -> Pa
 
 
 def check_images(root: Path, images: Sequence[str], decode: bool = True, log=print) -> None:
-    """Every listed image exists (and decodes fully, with ``decode``), or a UserError names the first bad one."""
+    """Every listed image exists (and decodes fully, with ``decode``), or a UserError names the first bad one.
+
+    Paths that leave the source folder (absolute, ``..``) are refused first, before any file is touched.
+    """
+    outside = [p for p in images if escapes_folder(p) or not posixpath.normpath(p).startswith(SOURCE_DIR + "/")]
+    if outside:
+        raise UserError(f"{root / SOURCE_DIR}: image path '{outside[0]}' in the label file leaves the source folder "
+                        f"({len(outside)} such path(s)); image paths must be relative and inside the folder, "
+                        f"without '..': fix the label file")
     missing = [p for p in images if not (root / p).is_file()]
     if missing:
         raise UserError(f"{root / missing[0]}: image listed in the labels is missing ({len(missing)} of "
@@ -141,12 +164,7 @@ def check_images(root: Path, images: Sequence[str], decode: bool = True, log=pri
         return
     log(f"decoding {len(images)} images to check them")
     for rel in progress(images, desc="decode images", unit="img", log=log):
-        try:
-            with Image.open(root / rel) as im:
-                im.load()
-        except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for bad files
-            raise UserError(f"{root / rel}: image cannot be decoded ({e}); replace it (re-download the "
-                            f"dataset) or remove it from the label file") from e
+        check_image(root / rel)  # the loader's own policy: pixel limit, one-line error naming the file
 
 
 def carve_split(splits: np.ndarray, source: str, target: str, fraction: float, seed: int) -> np.ndarray:

@@ -4,16 +4,21 @@
 optional split column (train/val/test), and one column per attribute with 1, 0 or empty (unknown).
 Without a split column a seeded split is made: ``test_fraction`` to test, then ``val_fraction`` of
 the rest to val.
+
+Refused, with the line or column and the fix (a label file may come from anyone): a file that is not
+UTF-8 (a BOM is fine), an image path leaving the folder (absolute or ``..``; checked before any file is
+opened), an image listed twice (it could land in train and test), an attribute column with no known label.
 """
 
 from __future__ import annotations
 
 import csv
+import posixpath
 from pathlib import Path
 
 import numpy as np
 
-from l2l.data.format import SPLITS, UNKNOWN, write_prepared
+from l2l.data.format import SPLITS, UNKNOWN, escapes_folder, write_prepared
 from l2l.data.prepare.common import SOURCE_DIR, carve_split, check_images, file_hashes, open_source, require
 from l2l.errors import UserError
 
@@ -24,8 +29,7 @@ INSTRUCTIONS = f"Point datasets.<name>.path (or --source) at a folder holding {C
 
 def read_table(path: Path, image_column: str, split_column: str) -> tuple[list[str], list[str], list[str] | None, np.ndarray]:
     """(attributes, images, splits or None, labels) with every row's width and value checked."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    rows = _read_rows(path)
     if not rows:
         raise UserError(f"{path}: empty file; expected a header line '{image_column},<attr>,...'")
     header, body = [h.strip() for h in rows[0]], rows[1:]
@@ -44,7 +48,7 @@ def read_table(path: Path, image_column: str, split_column: str) -> tuple[list[s
         line = r + 2
         if len(row) != len(header):
             raise UserError(f"{path}: line {line} has {len(row)} columns, the header has {len(header)}")
-        images.append(row[col[image_column]].strip())
+        images.append(_image_path(path, line, row[col[image_column]].strip()))
         if has_split:
             s = row[col[split_column]].strip()
             if s not in SPLITS:
@@ -57,7 +61,51 @@ def read_table(path: Path, image_column: str, split_column: str) -> tuple[list[s
             labels[r, j] = int(v) if v else UNKNOWN
     if not images:
         raise UserError(f"{path}: no data rows")
+    _refuse_duplicates(path, images)
+    _refuse_unknown_columns(path, attributes, labels)
     return attributes, images, splits if has_split else None, labels
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    """The CSV's rows; UTF-8 with or without a BOM (what spreadsheets write), anything else refused."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.reader(f))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); re-save it "
+                        f"as UTF-8 (a spreadsheet's 'CSV UTF-8', or `iconv -f latin1 -t utf-8 {path.name}`)") from e
+
+
+def _image_path(path: Path, line: int, image: str) -> str:
+    """The image path normalised (``./a.jpg`` is ``a.jpg``); one leaving the folder is refused, unopened."""
+    if escapes_folder(image):
+        raise UserError(f"{path}: line {line}: image path '{image}' leaves the folder (empty, absolute, or '..'); "
+                        f"image paths must be relative to the folder holding {path.name}: move or link the "
+                        f"image into it")
+    return posixpath.normpath(image)
+
+
+def _refuse_duplicates(path: Path, images: list[str]) -> None:
+    """One row per image: a repeated image could land in train and test (leakage), so it is refused."""
+    first: dict[str, int] = {}
+    repeats = []
+    for i, image in enumerate(images):
+        if image in first:
+            repeats.append(f"'{image}' (lines {first[image] + 2} and {i + 2})")
+        else:
+            first[image] = i
+    if repeats:
+        raise UserError(f"{path}: {len(repeats)} duplicate image row(s): {', '.join(repeats[:3])}"
+                        f"{', ...' if len(repeats) > 3 else ''}; give each image one row (it could otherwise "
+                        f"land in two splits): delete the repeated rows")
+
+
+def _refuse_unknown_columns(path: Path, attributes: list[str], labels: np.ndarray) -> None:
+    """An attribute with no known label can be neither learnt nor scored: refuse it, naming the column."""
+    empty = [a for j, a in enumerate(attributes) if (labels[:, j] == UNKNOWN).all()]
+    if empty:
+        raise UserError(f"{path}: column(s) {', '.join(repr(a) for a in empty)} have no known label (every cell "
+                        f"empty); fill in 0/1 labels for some images or delete the column(s)")
 
 
 def prepare(source: str | Path, stage: Path, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,

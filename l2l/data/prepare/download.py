@@ -11,6 +11,7 @@ import http.client
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,25 @@ from l2l.data.format import sha256_file
 from l2l.errors import UserError
 
 CHUNK = 1 << 16
+REDACTED = "<redacted>"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its user:password, query and fragment replaced by ``<redacted>``.
+
+    Signed or tokenised download links carry their secret there; logs, meta.yaml and MLflow tags
+    (which may be shared) record only scheme, host and path.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if parts.port:
+        host += f":{parts.port}"
+    if parts.username is not None or parts.password is not None:
+        host = f"{REDACTED}@{host}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, REDACTED if parts.query else "",
+                                    REDACTED if parts.fragment else ""))
 
 
 class _Progress:
@@ -72,7 +92,7 @@ def _fetch(url: str, part: Path, timeout: float, log: Callable[[str], None]) -> 
             mode = "ab"
         else:
             if offset:
-                log(f"server ignored the Range request; downloading {url} from the start")
+                log(f"server ignored the Range request; downloading {redact_url(url)} from the start")
             offset, mode = 0, "wb"
         total = offset + int(length) if length is not None else None
         progress = _Progress(total, offset, part.name.removesuffix(".part"), log)
@@ -88,7 +108,11 @@ def _fetch(url: str, part: Path, timeout: float, log: Callable[[str], None]) -> 
 
 def download(url: str, dest: str | Path, sha256: str | None = None, retries: int = 3, timeout: float = 60.0,
              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Fetch ``url`` to ``dest`` (resuming a ``.part``), verify ``sha256``; returns what meta.yaml records."""
+    """Fetch ``url`` to ``dest`` (resuming a ``.part``), verify ``sha256``; returns what meta.yaml records.
+
+    Every message and the returned record name the URL redacted (:func:`redact_url`).
+    """
+    shown = redact_url(url)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -98,7 +122,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, retries: int
         try:
             total, _ = _fetch(url, part, timeout, log)
         except urllib.error.HTTPError as e:
-            raise UserError(f"{url}: HTTP {e.code} {e.reason}; check datasets.<name>.url or use manual mode "
+            raise UserError(f"{shown}: HTTP {e.code} {e.reason}; check datasets.<name>.url or use manual mode "
                             f"(datasets.<name>.path)") from e
         except (OSError, http.client.HTTPException) as e:  # URLError, reset, timeout, IncompleteRead
             error = e
@@ -112,7 +136,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, retries: int
             continue
         break
     else:
-        raise UserError(f"{dest}: download of {url} did not complete ({error}); the partial file {part} is kept, "
+        raise UserError(f"{dest}: download of {shown} did not complete ({error}); the partial file {part} is kept, "
                         f"run again to resume")
     digest = sha256_file(part)
     if sha256 and digest.lower() != sha256.lower():
@@ -120,7 +144,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, retries: int
         raise UserError(f"{dest}: sha256 {digest} does not match the configured {sha256}; the file was deleted. "
                         f"Check datasets.<name>.sha256 (or the URL) and run again")
     os.replace(part, dest)
-    log(f"downloaded {url} → {dest} ({dest.stat().st_size} bytes, sha256 {digest}"
+    log(f"downloaded {shown} → {dest} ({dest.stat().st_size} bytes, sha256 {digest}"
         + (", verified)" if sha256 else ", not verified: no sha256 configured)"))
-    return {"url": url, "file": str(dest), "bytes": dest.stat().st_size, "sha256": digest,
+    return {"url": shown, "file": str(dest), "bytes": dest.stat().st_size, "sha256": digest,
             "sha256_verified": bool(sha256), "resumed_from": resumed_from}
