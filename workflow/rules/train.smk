@@ -17,7 +17,7 @@ rule init_tracking:
     conda:
         "../../environment.yml"
     shell:
-        "l2l init-tracking --uri {params.uri} --experiment {params.experiment} --out {output} > {log} 2>&1"
+        "l2l init-tracking --uri {params.uri:q} --experiment {params.experiment:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule train:
@@ -32,10 +32,10 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
     params:
         run_dir=output_dir,
-        cfg=run_config_arg,
-        tags=run_tags_arg,
+        cfg=run_config_json,
+        tags=run_tags,
     log:
-        f"{LOGS}/train/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}.log",
+        f"{LOGS}/train/{RUN_PATH}.log",
     threads: config["resources"]["threads"]
     resources:
         mem_mb=config["resources"]["mem_mb"],
@@ -43,6 +43,8 @@ rule train:
         gpu=train_gpus(),
     conda:
         "../../environment.yml"
+    # every value quoted ({x:q}); the log is appended to, so a resumed job keeps the killed attempt's lines
     shell:
-        "l2l train --config-json {params.cfg} --set train.threads={threads} {params.tags} "
-        "--out {params.run_dir} > {log} 2>&1"
+        "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
+        "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
+        "--out {params.run_dir:q} >> {log:q} 2>&1"
