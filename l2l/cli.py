@@ -59,9 +59,9 @@ def _run_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    cfg = _run_config(args)  # a bad config fails before torch is imported
     from l2l.engine import train
 
-    cfg = _run_config(args)
     train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
 
 

@@ -125,6 +125,8 @@ def coerce(data: Any, schema: Mapping[str, Any]) -> Any:
     types = _types(schema)
     if isinstance(data, str) and "string" not in types and types:
         data = _coerce_scalar(data, types)
+    elif data in ("null", "~") and "null" in types and data not in schema.get("enum", [data]):
+        data = None  # --config protocol=null: a string for a key whose enum has null, not "null"
     if isinstance(data, dict):
         props, extra = schema.get("properties", {}), schema.get("additionalProperties")
         for key, value in data.items():
