@@ -45,6 +45,15 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def check_experiment(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate the experiment config in place (schema, defaults filled) and its cross-field rules."""
+    validate_config(config, source)
+    if config["dataset"] not in config["datasets"]:
+        raise UserError(f"{source}: dataset '{config['dataset']}' is not a key of datasets "
+                        f"({', '.join(config['datasets'])}); add it there or pick one of those")
+    return config
+
+
 def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[str] = (),
                     root: str | Path = REPO) -> dict[str, Any]:
     """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``."""
@@ -54,4 +63,4 @@ def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[
     for f in configfiles:
         config = merge(config, _read(f))
     config = merge(config, parse_overrides(overrides))
-    return validate_config(config)
+    return check_experiment(config)

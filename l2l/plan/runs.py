@@ -43,6 +43,13 @@ class Run:
         return {"dataset": self.dataset, "backbone": self.backbone, "method": self.method,
                 "variant": self.variant, "protocol": self.protocol, "seed": self.seed}
 
+    def tags(self) -> dict[str, str]:
+        """MLflow tags of the train job: every field as ``wildcard.<name>``, and the run name."""
+        tags = {f"wildcard.{k}": str(v) for k, v in self.fields().items()}
+        tags["run_name"] = "/".join([self.dataset, self.method, self.backbone, self.variant, self.protocol,
+                                     f"seed{self.seed}"])
+        return tags
+
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with ``overrides`` applied key by key (nested mappings merged, everything else replaced)."""

@@ -128,6 +128,13 @@ class TablePlanner:
         return [Run(c["dataset"], c["backbone"], c["method"], c["variant"], plan["protocol"], 0)
                 for c in plan["cells"] if c["show"]]
 
+    def attention_maps(self, suite: str) -> list[dict[str, Any]]:
+        """The attention maps a suite draws: split, sample, layer and head of each PNG."""
+        a = self.suite(suite).get("attention")
+        if not a:
+            return []
+        return [{"split": "test", "sample": s, "layer": a["layer"], "head": a["head"]} for s in a["samples"]]
+
     def attention_run(self, suite: str) -> Run | None:
         """The run whose IC-MLM attention the suite draws (table_suites.<suite>.attention)."""
         s = self.suite(suite)

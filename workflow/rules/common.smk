@@ -8,10 +8,10 @@ from snakemake.exceptions import WorkflowError
 from l2l.errors import UserError
 from l2l.methods import wildcard_pattern
 from l2l.plan import Planner, Run, TablePlanner, datasets
-from l2l.schema import validate_config
+from l2l.plan.experiment import check_experiment
 
-try:  # one schema, one line naming the key (l2l/schema.py); coerces --config strings such as seeds='[0,1]'
-    validate_config(config)
+try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
+    check_experiment(config)
 except UserError as e:
     raise WorkflowError(str(e)) from None
 
@@ -30,10 +30,6 @@ MACS_JSON = f"{EXP_DIR}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{p
 PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
 PLAN = Planner(config, RUN_DIR.format, DATASET_DIR.format)
 TABLES = TablePlanner(PLAN)
-
-if config["dataset"] not in config["datasets"]:
-    raise WorkflowError(f"config: dataset '{config['dataset']}' is not a key of datasets "
-                        f"({', '.join(config['datasets'])}); add it there or pick one of those")
 
 
 wildcard_constraints:
@@ -57,12 +53,12 @@ def run_of(w):
     return Run(w.dataset, w.backbone, w.method, w.variant, w.protocol, int(w.get("seed", 0)))
 
 
-def dataset_meta(wildcards):
-    return f"{RESULTS}/datasets/{wildcards.dataset}/meta.yaml"
-
-
 def dataset_dir(wildcards):
-    return f"{RESULTS}/datasets/{wildcards.dataset}"
+    return DATASET_DIR.format(dataset=wildcards.dataset)
+
+
+def dataset_meta(wildcards):
+    return f"{dataset_dir(wildcards)}/meta.yaml"
 
 
 def stage_one_model(wildcards):
@@ -78,10 +74,7 @@ def run_config_json(wildcards):
 
 
 def run_tags(wildcards):
-    """`--tag k=v` arguments: the wildcards, and the MLflow run name."""
-    tags = {**{f"wildcard.{k}": v for k, v in wildcards.items()}, "run_name": "/".join(
-        [wildcards.dataset, wildcards.method, wildcards.backbone, wildcards.variant, wildcards.protocol, f"seed{wildcards.seed}"])}
-    return [a for k, v in tags.items() for a in ("--tag", f"{k}={v}")]
+    return [a for k, v in run_of(wildcards).tags().items() for a in ("--tag", f"{k}={v}")]
 
 
 def output_dir(wildcards, output):
@@ -89,51 +82,37 @@ def output_dir(wildcards, output):
     return os.path.dirname(output[0])
 
 
-def embedded_args(wildcards):
-    return datasets.embedded_args(config["datasets"], wildcards.dataset)
-
-
 def train_gpus():
     return 1 if config["train"].get("device", "cpu").startswith("cuda") else 0
 
 
 def grid_metrics():
-    """metrics.json of every run of the default grid (`snakemake all`)."""
+    """metrics.json of every run of the default grid (`snakemake all`, protocol clean unless set)."""
     return [f"{RUN_DIR.format(**r.fields())}/metrics.json" for r in PLAN.grid()]
 
 
 def all_targets():
-    return [f"{EXP_DIR}/table.md", f"{EXP_DIR}/table.csv", f"{EXP_DIR}/error.png"] + report_targets()
+    """The demo's table and plot, and the HTML tables the Snakemake report shows inline."""
+    return [f"{EXP_DIR}/{f}" for f in ("table.md", "table.csv", "error.png", "table.html", "runs.html")]
 
 
-def report_targets():
-    """The HTML tables the Snakemake report shows inline (CSV files it only offers for download)."""
-    return [f"{EXP_DIR}/table.html", f"{EXP_DIR}/runs.html"]
+# ---- real datasets (download + prepare): l2l.plan.datasets(config["datasets"], wildcards.dataset, ...)
+def of_dataset(function, *extra):
+    return lambda wildcards: function(config["datasets"], wildcards.dataset, *extra)
 
 
-# ---- real datasets (download + prepare; l2l.plan.datasets) ----
-def prepare_input(wildcards):
-    return datasets.prepare_input(config["datasets"], wildcards.dataset, DOWNLOADS)
-
-
-def prepare_source(wildcards):
-    return datasets.prepare_source(config["datasets"], wildcards.dataset, DOWNLOADS)
-
-
-def prepare_args(wildcards):
-    return datasets.prepare_args(config["datasets"], wildcards.dataset)
-
-
-def download_args(wildcards):
-    return datasets.download_args(config["datasets"], wildcards.dataset)
+prepare_input = of_dataset(datasets.prepare_input, DOWNLOADS)
+prepare_source = of_dataset(datasets.prepare_source, DOWNLOADS)
+prepare_args = of_dataset(datasets.prepare_args)
+download_args = of_dataset(datasets.download_args)
+embedded_args = of_dataset(datasets.embedded_args)
 
 
 # --- paper tables (config/tables.yaml; rules in tables.smk) -------------------------------------------
-def table_inputs(wildcards):
-    runs = TABLES.runs(wildcards.suite, wildcards.table)
+def table_inputs(w):
+    runs, macs = TABLES.runs(w.suite, w.table), TABLES.macs_runs(w.suite, w.table)
     return {"metrics": [f"{r}/metrics.json" for r in runs], "history": [f"{r}/history.csv" for r in runs],
-            "paper": PAPER_NUMBERS, "macs": [MACS_JSON.format(**r.fields()) for r in
-                                             TABLES.macs_runs(wildcards.suite, wildcards.table)]}
+            "paper": PAPER_NUMBERS, "macs": [MACS_JSON.format(**r.fields()) for r in macs]}
 
 
 def table_plan_json(wildcards):
@@ -150,11 +129,9 @@ def attention_inputs(wildcards):
 
 
 def suite_targets(suite):
-    """table.md of every table of the suite, and its attention maps (plans fail early, with the message)."""
-    a = TABLES.suite(suite).get("attention")
-    maps = expand(ATTENTION_PNG, suite=suite, split="test", sample=a["samples"], layer=a["layer"],
-                  head=a["head"]) if a else []
-    return [f"{EXP_DIR}/tables/{suite}/{t}/table.md" for t in TABLES.tables(suite) if TABLES.plan(suite, t)] + maps
+    """table.md of every table of the suite (planned now: a bad one fails early), and its attention maps."""
+    tables = [f"{EXP_DIR}/tables/{suite}/{t}/table.md" for t in TABLES.tables(suite) if TABLES.plan(suite, t)]
+    return tables + [ATTENTION_PNG.format(suite=suite, **m) for m in TABLES.attention_maps(suite)]
 
 
 def paper_targets(wildcards):
