@@ -1,5 +1,4 @@
-# Path templates and input functions; what a run is (its config, its inputs, the tables' runs) is
-# decided in l2l.plan, torch-free and unit-tested (tests/test_plan.py). Functions here are one-liners.
+# Path templates and one-line input functions; what a run is is decided in l2l.plan (tests/test_plan.py).
 import json
 import os
 
@@ -23,6 +22,7 @@ DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
 RUN_PATH = "{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
 RUN_DIR = f"{EXP_DIR}/runs/{RUN_PATH}"
+TRAIN_LOG = f"{LOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP_DIR}/mlflow_experiment.json"
 TABLE_DIR = f"{EXP_DIR}/tables/{{suite}}/{{table}}"
 ATTENTION_PNG = f"{EXP_DIR}/tables/{{suite}}/attention/attention_{{split}}{{sample}}_layer{{layer}}_head{{head}}.png"
@@ -40,13 +40,10 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9_.,=-]+",
 
 
-def datasets_of(*sources):
-    """Regex of the datasets with one of these sources (a rule's dataset wildcard; nothing when none)."""
-    return "|".join(datasets.datasets_of_source(config["datasets"], *sources)) or "^$"
-
-
-def datasets_with_url():
-    return "|".join(datasets.datasets_with_url(config["datasets"])) or "^$"
+def datasets_of(*sources, url=False):
+    """Regex of the datasets with one of these sources / with a url (a rule's dataset wildcard; ^$ for none)."""
+    names = datasets.datasets_with_url(config["datasets"]) if url else datasets.datasets_of_source(config["datasets"], *sources)
+    return "|".join(names) or "^$"
 
 
 def run_of(w):
@@ -56,9 +53,6 @@ def run_of(w):
 def dataset_dir(wildcards):
     return DATASET_DIR.format(dataset=wildcards.dataset)
 
-
-def dataset_meta(wildcards):
-    return f"{dataset_dir(wildcards)}/meta.yaml"
 
 
 def stage_one_model(wildcards):
@@ -75,6 +69,12 @@ def run_config_json(wildcards):
 
 def run_tags(wildcards):
     return [a for k, v in run_of(wildcards).tags().items() for a in ("--tag", f"{k}={v}")]
+
+
+def train_log_target(wildcards):
+    """The run folder's train.log (every attempt), relative to the job's log, a link to it."""
+    f = run_of(wildcards).fields()
+    return os.path.relpath(f"{RUN_DIR.format(**f)}/train.log", os.path.dirname(TRAIN_LOG.format(**f)))
 
 
 def output_dir(wildcards, output):

@@ -31,7 +31,7 @@ rule download_dataset:
     output:
         f"{DOWNLOADS}/{{dataset}}/{{file}}",
     wildcard_constraints:
-        dataset=datasets_with_url(),
+        dataset=datasets_of(url=True),
         file=r"[^/]+",
     params:
         args=download_args,

@@ -42,7 +42,7 @@ rule table:
 
 rule macs:
     input:
-        meta=dataset_meta,
+        meta=f"{DATASET_DIR}/meta.yaml",
     output:
         MACS_JSON,
     params:

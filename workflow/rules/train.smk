@@ -22,7 +22,7 @@ rule init_tracking:
 
 rule train:
     input:
-        meta=dataset_meta,
+        meta=f"{DATASET_DIR}/meta.yaml",
         tracking=TRACKING_MARKER,
         cache=cache_inputs,
         stage_one=stage_one_model,
@@ -34,8 +34,9 @@ rule train:
         run_dir=output_dir,
         cfg=run_config_json,
         tags=run_tags,
+        history=train_log_target,
     log:
-        f"{LOGS}/train/{RUN_PATH}.log",
+        TRAIN_LOG,
     threads: config["resources"]["threads"]
     resources:
         mem_mb=config["resources"]["mem_mb"],
@@ -43,8 +44,11 @@ rule train:
         gpu=train_gpus(),
     conda:
         "../../environment.yml"
-    # every value quoted ({x:q}); the log is appended to, so a resumed job keeps the killed attempt's lines
+    # Every value quoted ({x:q}). Snakemake deletes {log} before a job starts, so {log} is a link to the
+    # run folder's train.log, which every attempt appends to (after a marker line): a resumed job's log
+    # keeps the killed attempt's lines.
     shell:
+        "ln -sfn {params.history:q} {log:q}; "
         "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
         "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
         "--out {params.run_dir:q} >> {log:q} 2>&1"
