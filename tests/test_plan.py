@@ -191,3 +191,27 @@ def test_anchor_bomb_is_refused_fast(tmp_path):
     with pytest.raises(UserError, match="expands to more than"):
         load_experiment([bomb])
     assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize("protocol", ["official", "clean"])
+def test_snakemake_dry_run_of_table5_and_table9_carries_the_protocol(tmp_path, protocol):
+    """The one real Snakemake check of the plan: the train jobs get the planned run configs."""
+    import json
+    import shlex
+
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+                          str(tmp_path), "-n", "-p", "table5", "table9", "--config", f"protocol={protocol}"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    cfgs = []
+    for line in res.stdout.splitlines():
+        if "l2l train --config-json" in line:
+            args = shlex.split(line[line.index("l2l train"):].split(" >> ")[0])
+            cfgs.append((json.loads(args[args.index("--config-json") + 1]), args[args.index("--out") + 1]))
+    datasets = {c["data"]["path"].rsplit("/", 1)[-1] for c, _ in cfgs}
+    assert len(cfgs) == 27 + 9 and datasets == {"lfwa", "pa100k"}  # 9 cells x 3 seeds, 3 x 3
+    for cfg, out in cfgs:
+        assert cfg["protocol"] == protocol and f"/{protocol}/seed{cfg['seed']}" in out
+        if protocol == "clean":
+            data = cfg["data"]
+            assert cfg["train"].get("selection") != "best_test" and data.get("val_split") != data.get("test_split")
