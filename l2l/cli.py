@@ -54,7 +54,7 @@ def _run_config(args: argparse.Namespace):
     elif getattr(args, "config", None):
         data, source = _read_config(args.config), args.config
     else:
-        data, source = {}, "run config"
+        data, source = {}, ""  # --set only: the message names the key
     return with_overrides(resolve(data, source), getattr(args, "set", None) or [])
 
 

@@ -177,7 +177,7 @@ def _check(cfg: RunConfig) -> None:
                     f"use a val split (or selection: last), or protocol: official")
 
 
-def resolve(data: dict[str, Any], source: str = "run config") -> RunConfig:
+def resolve(data: dict[str, Any], source: str = "") -> RunConfig:
     """Defaults ← ``data``, checked against the config schema; a one-line :class:`UserError` naming the key."""
     from l2l.schema import validate_run
 

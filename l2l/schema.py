@@ -199,7 +199,7 @@ def check(data: Any, schema: Mapping[str, Any], where: str = "", source: str = "
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
-        raise UserError(f"{source}: {_message(error, where)}")
+        raise UserError(f"{source}: {_message(error, where)}" if source else _message(error, where))
     return data
 
 
