@@ -12,7 +12,7 @@ import copy
 import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from l2l.errors import UserError

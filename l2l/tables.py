@@ -28,7 +28,6 @@ import pandas as pd
 from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_text
 from l2l.methods import method_label
-from l2l.plan.tables import DEFAULT_COMPARE, plan_runs, plan_table, suite_map  # noqa: F401 (moved to l2l.plan)
 
 LOWER_IS_BETTER = {"error"}
 
