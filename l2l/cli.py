@@ -42,18 +42,43 @@ def cmd_generate(args: argparse.Namespace) -> None:
     print(f"embedded dataset written to {args.out}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _run_config(args: argparse.Namespace):
+    """The RunConfig of --config / --config-json with --set overrides, checked by the one schema."""
     from l2l.config import resolve, with_overrides
+
+    if getattr(args, "config_json", None):
+        try:
+            data = json.loads(args.config_json)
+        except json.JSONDecodeError as e:
+            raise UserError(f"--config-json is not valid JSON ({e}); pass the run config as JSON") from e
+        source = "--config-json"
+    elif getattr(args, "config", None):
+        data, source = _read_config(args.config), args.config
+    else:
+        data, source = {}, ""  # --set only: the message names the key
+    return with_overrides(resolve(data, source), getattr(args, "set", None) or [])
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    cfg = _run_config(args)  # a bad config fails before torch is imported
     from l2l.engine import train
 
-    if args.config_json:
-        data = json.loads(args.config_json)
-    elif args.config:
-        data = _read_config(args.config)
-    else:
-        data = {}
-    cfg = with_overrides(resolve(data), args.set or [])
     train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
+
+
+def cmd_resolve(args: argparse.Namespace) -> None:
+    """Print the resolved run config of one grid point, from the same config files Snakemake reads."""
+    from l2l.plan import Planner, Run
+    from l2l.plan.experiment import load_experiment
+
+    config = load_experiment(args.configfile or [], args.config or [])
+    exp_dir = f"{config['results_dir']}/{config['experiment']}"
+    planner = Planner(config, (exp_dir + "/runs/{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}").format,
+                      (config["results_dir"] + "/datasets/{dataset}").format)
+    if args.dataset not in config["datasets"]:
+        raise UserError(f"dataset '{args.dataset}' is not a key of datasets ({', '.join(config['datasets'])})")
+    run = Run(args.dataset, args.backbone, args.method, args.variant, args.protocol or planner.protocol(), args.seed)
+    print(json.dumps(planner.resolved(run), indent=2, sort_keys=True))
 
 
 def _read_config(path: str) -> dict:
@@ -207,8 +232,18 @@ def _os_error(e: OSError) -> str:
     return f"{where}{e.strerror or e}; {fix}"
 def cmd_macs(args: argparse.Namespace) -> None:
     from l2l.io import write_json
-    from l2l.macs import model_macs
+    from l2l.macs import config_macs, model_macs
 
+    if args.config or args.config_json:
+        cfg = _run_config(args)
+        result = config_macs(cfg, args.num_attributes)
+        if args.out:
+            write_json(args.out, result)
+        print(json.dumps(result, sort_keys=True))
+        return
+    if not (args.method and args.backbone and args.height and args.width):
+        raise UserError("give a run config (--config / --config-json, what the pipeline passes) or "
+                        "--method, --backbone, --height and --width")
     if args.num_attributes is None:
         if not args.dataset:
             raise UserError("give --num-attributes M or --dataset DIR (a prepared dataset)")
@@ -253,13 +288,19 @@ def cmd_attention(args: argparse.Namespace) -> None:
 def _add_macs(sub) -> None:
     m = sub.add_parser("macs", help="multiply-accumulates per image: paper convention and full count",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l macs --config results/embedded_demo/runs/embedded/small_cnn/aqn/base/clean/seed0/"
+                           "config.yaml    # the run's own config (M from its data.path)",
                            "l2l macs --method label2label --backbone resnet50 --height 250 --width 250 "
                            "--num-attributes 40 --layers 1 --mlm-layers 2"))
-    m.add_argument("--method", required=True)
-    m.add_argument("--backbone", required=True)
-    m.add_argument("--height", type=int, required=True)
-    m.add_argument("--width", type=int, required=True)
-    m.add_argument("--num-attributes", type=int, help="M (or give --dataset)")
+    src = m.add_mutually_exclusive_group()
+    src.add_argument("--config", help="run config YAML, as for `l2l train` (the model it builds is counted)")
+    src.add_argument("--config-json", help="run config as a JSON string (what Snakemake passes)")
+    m.add_argument("--set", action="append", metavar="KEY=VALUE", help="override of the run config")
+    m.add_argument("--method")
+    m.add_argument("--backbone")
+    m.add_argument("--height", type=int)
+    m.add_argument("--width", type=int)
+    m.add_argument("--num-attributes", type=int, help="M (default: from the run config's data.path or --dataset)")
     m.add_argument("--dataset", help="prepared dataset folder to read M from")
     m.add_argument("--layers", type=int, default=1, help="L, AQN decoder layers")
     m.add_argument("--mlm-layers", type=int, default=2, help="D, IC-MLM decoder layers")
@@ -330,6 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tag", action="append", metavar="KEY=VALUE", help="extra MLflow tag (e.g. wildcards)")
     t.add_argument("--out", required=True, help="run folder")
     t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("resolve", help="print the resolved run config of one grid point (JSON), as Snakemake plans it",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l resolve --dataset lfwa --backbone resnet50 --method label2label --protocol official",
+                           "l2l resolve --dataset embedded --method aqn --variant mlm_layers=3 --config seeds='[0,1]'"))
+    r.add_argument("--dataset", required=True, help="a key of datasets")
+    r.add_argument("--backbone", default="small_cnn")
+    r.add_argument("--method", default="label2label")
+    r.add_argument("--variant", default="base", help="canonical variant name, e.g. mlm_layers=3 (default base)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--protocol", choices=("official", "clean"), help="default: config protocol, else clean")
+    r.add_argument("--configfile", action="append", help="extra config file, as snakemake --configfile")
+    r.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="overrides, as snakemake --config")
+    r.set_defaults(func=cmd_resolve)
 
     i = sub.add_parser("init-tracking", help="create the MLflow store and experiment once, before parallel jobs",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(

@@ -8,19 +8,21 @@ run can be reproduced from that file and the recorded code version alone.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from l2l.errors import UserError
+from l2l.methods import MASK_STRATEGIES, method_names, two_stage_methods
 
-METHODS = ("fc_head", "aqn", "label2label", "mlm_mlp", "mlm_encoder", "icmlm_2stage")
+METHODS = method_names()  # the method catalogue, l2l/methods.py
 # Table 7's two-stage methods: they refine a trained AQN run, loaded from model.init_from
-TWO_STAGE_METHODS = ("mlm_mlp", "mlm_encoder", "icmlm_2stage")
-MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
-LOGIT_BN = ("none", "mlm", "both")
+TWO_STAGE_METHODS = two_stage_methods()
+PROTOCOLS = ("official", "clean")
+__all__ = ["MASK_STRATEGIES", "METHODS", "PROTOCOLS", "TWO_STAGE_METHODS", "RunConfig", "resolve", "with_overrides"]
 
 
 @dataclass
@@ -91,6 +93,9 @@ class RunConfig:
     method: str = "label2label"
     backbone: str = "small_cnn"
     seed: int = 0
+    # official: the authors' released code (leaky test-split selection allowed); clean: never selects
+    # or schedules on the test split (checked below). Part of the fingerprint and the run folder.
+    protocol: str = "clean"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -122,51 +127,13 @@ class RunConfig:
         return out
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    if not isinstance(data, dict):
-        raise UserError(f"config section '{where}' must be a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise UserError(
-            f"unknown config key(s) {', '.join(where + '.' + k if where else k for k in unknown)}; "
-            f"valid keys{' in ' + where if where else ''}: {', '.join(known)}"
-        )
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    """Dataclasses from a mapping the schema has checked (keys known, scalars of the right type)."""
     kwargs = {}
     for name, value in data.items():
         sub = _SECTIONS.get((cls, name))
-        key = f"{where}.{name}" if where else name
-        kwargs[name] = _build(sub, value, key) if sub else _typed(known[name].type, value, key)
+        kwargs[name] = _build(sub, value) if sub else value
     return cls(**kwargs)
-
-
-_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-
-
-def _typed(annotation: str, value: Any, key: str) -> Any:
-    """Check a scalar against its field's type; a numeric string for a float becomes a float.
-
-    YAML reads ``1e30`` (no dot) as a string, so ``--set train.lr=1e30`` would otherwise reach
-    the optimizer as text and fail deep inside torch.
-    """
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None and "None" in kinds:
-        return None
-    simple = [k for k in kinds if k in _KINDS]
-    if not simple or len(simple) != len([k for k in kinds if k != "None"]):
-        return value  # lists and dicts: checked by _check and the schema
-    if "float" in simple and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    ok = any(isinstance(value, _KINDS[k]) and not (k != "bool" and isinstance(value, bool)) for k in simple)
-    if not ok:
-        want = " or ".join({"int": "an integer", "float": "a number", "str": "a string", "bool": "true/false"}[k]
-                           for k in simple)
-        raise UserError(f"config key {key} must be {want}{' or null' if 'None' in kinds else ''}, "
-                        f"got {value!r} ({type(value).__name__})")
-    return value
 
 
 _SECTIONS = {
@@ -177,41 +144,45 @@ _SECTIONS = {
 }
 
 
+def test_split_uses(cfg: RunConfig) -> list[str]:
+    """The settings of ``cfg`` that select an epoch or step a schedule on the test split.
+
+    The clean protocol refuses every one of them; the official protocol allows them (the authors'
+    code does it) and the run is tagged leaky. A new "on test" switch belongs in this list."""
+    t, d = cfg.train, cfg.data
+    uses = []
+    if t.selection == "best_test":
+        uses.append("train.selection=best_test (the epoch is picked on the test split)")
+    if d.val_split is not None and d.val_split == d.test_split:
+        uses.append(f"data.val_split={d.val_split} equals data.test_split (selection and the plateau "
+                    f"scheduler would read the test split)")
+    return uses
+
+
 def _check(cfg: RunConfig) -> None:
+    """Cross-field checks (one key at a time is the schema's job, l2l/schema.py)."""
+
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise UserError(msg)
 
-    need(cfg.method in METHODS, f"unknown method '{cfg.method}'; choose one of {', '.join(METHODS)}")
     m, t = cfg.model, cfg.train
-    need(0.0 <= m.mask_ratio <= 1.0, f"model.mask_ratio (alpha) must be in [0, 1], got {m.mask_ratio}")
-    need(m.mask_strategy in MASK_STRATEGIES,
-         f"unknown model.mask_strategy '{m.mask_strategy}'; choose one of {', '.join(MASK_STRATEGIES)}")
-    need(m.aqn_layers >= 1 and m.mlm_layers >= 1, "model.aqn_layers and model.mlm_layers must be >= 1")
-    need(m.mlm_weight >= 0, f"model.mlm_weight (lambda) must be >= 0, got {m.mlm_weight}")
     need((cfg.method in TWO_STAGE_METHODS) == bool(m.init_from),
          f"method {cfg.method}: model.init_from must name the model.pt of a trained AQN run for the "
          f"two-stage methods ({', '.join(TWO_STAGE_METHODS)}) and be unset otherwise")
-    need(t.epochs >= 1, f"train.epochs must be >= 1, got {t.epochs}")
-    need(t.optimizer in ("sgd", "adamw"), f"train.optimizer must be sgd or adamw, got '{t.optimizer}'")
-    need(t.scheduler in ("cosine", "plateau", "none"),
-         f"train.scheduler must be cosine, plateau or none, got '{t.scheduler}'")
-    need(t.selection in ("best_val", "last", "best_test"),
-         f"train.selection must be best_val, last or best_test, got '{t.selection}'")
-    need(t.loss_weighting in ("none", "pa100k"),
-         f"train.loss_weighting must be none or pa100k, got '{t.loss_weighting}'")
     need(t.selection != "best_val" or cfg.data.val_split is not None,
          "train.selection=best_val needs data.val_split; set selection: last for datasets without val")
-    need(len(cfg.data.image_size) == 2, "data.image_size must be [height, width]")
-    need(m.logit_bn in LOGIT_BN, f"model.logit_bn must be one of {', '.join(LOGIT_BN)}, got '{m.logit_bn}'")
-    need(m.mlm_dropout is None or 0.0 <= m.mlm_dropout < 1.0,
-         f"model.mlm_dropout must be in [0, 1) or null, got {m.mlm_dropout}")
-    need(t.mixup_alpha >= 0, f"train.mixup_alpha must be >= 0 (0 = off), got {t.mixup_alpha}")
+    leaks = test_split_uses(cfg) if cfg.protocol == "clean" else []
+    need(not leaks, f"protocol clean never selects or schedules on the test split, but {'; '.join(leaks)}; "
+                    f"use a val split (or selection: last), or protocol: official")
 
 
-def resolve(data: dict[str, Any]) -> RunConfig:
-    """Defaults ← ``data``; raise :class:`UserError` naming the bad key and the valid choices."""
-    cfg = _build(RunConfig, dict(data), "")
+def resolve(data: dict[str, Any], source: str = "") -> RunConfig:
+    """Defaults ← ``data``, checked against the config schema; a one-line :class:`UserError` naming the key."""
+    from l2l.schema import validate_run
+
+    checked = validate_run(copy.deepcopy(data), source)
+    cfg = _build(RunConfig, checked)
     _check(cfg)
     return cfg
 

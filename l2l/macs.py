@@ -78,3 +78,25 @@ def model_macs(method: str, backbone: str, height: int, width: int, num_attribut
             "paper_macs": counts["paper"], "full_macs": counts["full"],
             "paper_gmacs": counts["paper"] / 1e9, "full_gmacs": counts["full"] / 1e9,
             "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def config_macs(cfg: Any, num_attributes: int | None = None) -> dict[str, Any]:
+    """MACs of the model a run config builds (the same ``build_model`` as ``l2l train``, random weights);
+    M from the run's prepared dataset (``data.path``) unless given."""
+    import dataclasses
+
+    from l2l.engine import build_model
+
+    if num_attributes is None:
+        from l2l.data import load_prepared
+
+        num_attributes = len(load_prepared(cfg.data.path, check_images=False).attributes)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False))
+    model = build_model(cfg, num_attributes)
+    height, width = cfg.data.image_size
+    counts = count_macs(model, torch.zeros(1, 3, height, width))
+    return {"method": cfg.method, "backbone": cfg.backbone, "height": height, "width": width,
+            "num_attributes": num_attributes, "protocol": cfg.protocol, "model": dataclasses.asdict(cfg.model),
+            "paper_macs": counts["paper"], "full_macs": counts["full"],
+            "paper_gmacs": counts["paper"] / 1e9, "full_gmacs": counts["full"] / 1e9,
+            "parameters": sum(p.numel() for p in model.parameters())}

@@ -1,4 +1,4 @@
-"""The paper's tables: plan (which runs a table needs) and build (mean ± std, paper number, delta, stats).
+"""The paper's tables: build (mean ± std, paper number, delta, stats); the plan is l2l.plan.tables.
 
 A table is declared once in ``config/tables.yaml``: its dataset, backbones, methods, the varied
 parameter (if any), the metrics and the seeds. A *suite* maps it onto data: ``paper`` keeps it as
@@ -18,7 +18,7 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,76 +27,9 @@ import pandas as pd
 
 from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_text
-from l2l.variants import variant_name
+from l2l.methods import method_label
 
-DEFAULT_COMPARE = (("label2label", "aqn"), ("aqn", "fc_head"))
-METHOD_LABELS = {"fc_head": "FC Head", "aqn": "AQN", "label2label": "Label2Label",
-                 "mlm_mlp": "MLM (MLP, two-stage)", "mlm_encoder": "MLM (TransEncoder, two-stage)",
-                 "icmlm_2stage": "IC-MLM (TransDecoder, two-stage)"}
 LOWER_IS_BETTER = {"error"}
-
-
-# ----------------------------------------------------------------------------------------- planning
-
-def suite_map(suite: Mapping[str, Any], kind: str, name: str) -> str | None:
-    """Dataset/backbone of the suite for the paper's ``name`` (None: the suite drops it)."""
-    mapping = suite.get(kind, {}) or {}
-    return mapping[name] if name in mapping else name
-
-
-def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], seeds: Sequence[int],
-               base_config: Callable[[str], Mapping[str, Any]], run_dir: Callable[..., str]) -> dict[str, Any]:
-    """Cells (display rows and the reference runs of the comparisons) with their run folders.
-
-    ``base_config(dataset)`` gives the dataset's run config (shared settings + recipe) against which
-    variant names are made canonical; ``run_dir(dataset=, backbone=, method=, variant=, seed=)``
-    formats a run folder."""
-    paper_dataset = spec["dataset"]
-    dataset = suite_map(suite, "datasets", paper_dataset)
-    base = base_config(dataset)
-    param = spec.get("param") or None
-    if param is not None and (set(param) - {"key", "label", "values"} or not param.get("values") or "key" not in param):
-        raise UserError(f"tables.{name}.param must be {{key, values[, label]}} with at least one value, got {param}")
-    cells: list[dict[str, Any]] = []
-    references: dict[str, str] = {}
-
-    def add(method: str, paper_backbone: str, value: Any, show: bool) -> None:
-        backbone = suite_map(suite, "backbones", paper_backbone)
-        if backbone is None:
-            return
-        overrides = dict((spec.get("backbone_overrides") or {}).get(paper_backbone, {}))
-        if param and value is not None:
-            overrides[param["key"]] = value
-        variant = variant_name(overrides, base)
-        key = (method, backbone, variant)
-        for c in cells:
-            if (c["method"], c["backbone"], c["variant"]) == key:
-                c["show"] = c["show"] or show
-                return
-        cells.append({"method": method, "backbone": backbone, "paper_backbone": paper_backbone,
-                      "dataset": dataset, "value": value, "variant": variant, "show": show,
-                      "runs": [run_dir(dataset=dataset, backbone=backbone, method=method, variant=variant,
-                                       seed=s) for s in seeds]})
-
-    for backbone in spec["backbones"]:
-        for method in spec["methods"]:
-            for value in (param["values"] if param else [None]):
-                add(method, backbone, value, True)
-        for a, b in spec.get("compare", DEFAULT_COMPARE):
-            add(a, backbone, None, False)
-            add(b, backbone, None, False)
-        mapped = suite_map(suite, "backbones", backbone)
-        if mapped is not None:  # the variant of this backbone's default runs (the comparisons' pairs)
-            references[mapped] = variant_name(dict((spec.get("backbone_overrides") or {}).get(backbone, {})), base)
-    return {"table": name, "title": spec.get("title") or name, "suite": suite.get("name", ""),
-            "paper_dataset": paper_dataset, "dataset": dataset, "param": param,
-            "metrics": list(spec.get("metrics", ["error"])), "macs": bool(spec.get("macs", False)),
-            "compare": [list(p) for p in spec.get("compare", DEFAULT_COMPARE)], "cells": cells, "seeds": list(seeds),
-            "reference_variants": references}
-
-
-def plan_runs(plan: Mapping[str, Any]) -> list[str]:
-    return [r for c in plan["cells"] for r in c["runs"]]
 
 
 # ------------------------------------------------------------------------------------- paper values
@@ -173,7 +106,7 @@ def paired_stats(a: Mapping[int, float], b: Mapping[int, float]) -> dict[str, fl
 def _cell_label(plan: Mapping[str, Any], cell: Mapping[str, Any]) -> str:
     if plan["param"] and cell["value"] is not None:
         return f"{plan['param'].get('label') or plan['param']['key']} = {cell['value']}"
-    return METHOD_LABELS.get(cell["method"], cell["method"])
+    return method_label(cell["method"])
 
 
 def summarize_cells(plan: Mapping[str, Any], paper: Mapping[str, Any]) -> tuple[pd.DataFrame, dict, list[str]]:
@@ -268,7 +201,7 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
                   "p: two-sided paired t-test, scipy.stats.ttest_rel):", "",
                   "| backbone | A − B | n | mean diff | std diff | p |", "|---|---|---|---|---|---|"]
         for s in stats.itertuples():
-            lines.append(f"| {s.backbone} | {METHOD_LABELS.get(s.a, s.a)} − {METHOD_LABELS.get(s.b, s.b)} | {s.n} "
+            lines.append(f"| {s.backbone} | {method_label(s.a)} − {method_label(s.b)} | {s.n} "
                          f"| {_fmt(s.mean_diff)} | {_fmt(s.std_diff)} | "
                          f"{'—' if math.isnan(s.p_value) else f'{s.p_value:.3g}'} |")
     lines += [""] + [f"![{p}]({p})" for p in plots]

@@ -16,7 +16,7 @@ def test_bad_config_exits_nonzero_with_one_line(tmp_path):
     res = _l2l("train", "--out", str(tmp_path / "run"), "--set", "method=mlp")
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
-    assert "unknown method 'mlp'" in res.stderr
+    assert "key method must be one of fc_head" in res.stderr and "got 'mlp'" in res.stderr
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):

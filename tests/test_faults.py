@@ -90,8 +90,8 @@ def test_unknown_backbone(tmp_path, tiny_dataset, l2l_train):
 def test_unknown_method(tmp_path, tiny_dataset, l2l_train):
     res = l2l_train("method=mlp", dataset=tiny_dataset)
     assert res.returncode == 2
-    assert _one_line(res) == ("l2l train: error: unknown method 'mlp'; choose one of fc_head, aqn, label2label, "
-                              "mlm_mlp, mlm_encoder, icmlm_2stage")
+    assert _one_line(res) == ("l2l train: error: key method must be one of fc_head, aqn, label2label, "
+                              "mlm_mlp, mlm_encoder, icmlm_2stage, got 'mlp'")
 
 
 def test_config_file_missing_or_malformed(tmp_path, l2l_train):

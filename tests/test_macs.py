@@ -43,3 +43,25 @@ def test_cli_prints_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert {"paper_gmacs", "full_gmacs"} <= set(out)
     assert main(["macs", "--method", "aqn", "--backbone", "small_cnn", "--height", "32", "--width", "32"]) == 2
+
+
+def test_cli_counts_the_model_of_a_run_config(tiny_dataset, tmp_path, capsys):
+    """`l2l macs --config` builds what `l2l train` builds (no defaults copied): projection_dim and
+    image_size of the run config change the count; M comes from the run's dataset."""
+    import json
+
+    import yaml
+
+    from l2l.cli import main
+    from l2l.macs import model_macs
+
+    run = {"method": "label2label", "backbone": "small_cnn", "data": {"path": str(tiny_dataset), "image_size": [40, 24]},
+           "model": {"ffn_dim": 32, "projection_dim": 16, "mlm_layers": 3}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
+    assert main(["macs", "--config", str(tmp_path / "run.yaml")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    m = out["num_attributes"]
+    expected = model_macs("label2label", "small_cnn", 40, 24, m, ffn_dim=32, projection_dim=16, mlm_layers=3)
+    assert (out["height"], out["width"]) == (40, 24) and out["protocol"] == "clean"
+    assert out["full_macs"] == expected["full_macs"] and out["parameters"] == expected["parameters"]
+    assert out["full_macs"] != model_macs("label2label", "small_cnn", 40, 24, m, ffn_dim=32, mlm_layers=3)["full_macs"]

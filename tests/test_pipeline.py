@@ -58,7 +58,7 @@ def test_pipeline_end_to_end(tmp_path, monkeypatch):
     assert len(runs) == 6
     assert all(r.info.status == "FINISHED" for r in runs)
     names = sorted(r.info.run_name for r in runs)
-    assert names[0] == "tiny/aqn/small_cnn/base/seed0"
+    assert names[0] == "tiny/aqn/small_cnn/base/clean/seed0"
     assert {r.data.tags["wildcard.method"] for r in runs} == {"fc_head", "aqn", "label2label"}
     assert all("test_error" in r.data.metrics for r in runs)
 
@@ -92,15 +92,45 @@ def _check_report(tmp_path, config, table):
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"methods": ["fc_head", "mlp"]}, "mlp"),
-    ({"model": {"mask_ratio": 1.5}}, "1.5"),
+    ({"methods": ["fc_head", "mlp"]}, "config: key methods.1 must be one of fc_head, aqn, label2label"),
+    ({"model": {"mask_ratio": 1.5}}, "config: key model.mask_ratio must be <= 1, got 1.5"),
+    ({"anchors": "bomb"}, "config: expands to more than"),
 ])
 def test_invalid_config_fails_before_any_job(tmp_path, bad, message):
-    res = _run(tmp_path, _config(tmp_path, **bad), "--cores", "1", "-n")
+    config = _config(tmp_path, **bad)
+    if "anchors" in bad:  # a 339-byte YAML anchor bomb (9**9 values) must not hang Snakemake
+        lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+        lines += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+        config.write_text("\n".join(lines + ["experiment: *i"]) + "\n")
+    res = _run(tmp_path, config, "--cores", "1", "-n")
     assert res.returncode != 0
     out = res.stdout + res.stderr
-    assert "ValidationError" in out and message in out
+    assert message in out, out[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_config_values_from_the_command_line_are_coerced(tmp_path):
+    """The README's `--config seeds='[0,1,2,3,4]'`: Snakemake passes strings; the schema's types win."""
+    res = _run(tmp_path, _config(tmp_path), "-n", "all", "--config", "seeds=[0,1,2,3,4]", "protocol=official")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert re.search(r"^train\s+15$", res.stdout, re.M), res.stdout[-2000:]
+    assert "/base/official/seed4/metrics.json" in res.stdout
+
+
+def test_shell_syntax_in_config_values_runs_nothing(tmp_path, monkeypatch):
+    """Every value reaching a shell is quoted: a tracking URI with `; touch` runs nothing, and a
+    results_dir with a space holds its outputs and logs (issue 13, item 2)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    marker = tmp_path / "marker"
+    uri = f"nowhere --help; touch {marker}; true"  # unquoted, `--help` exits 0 and `touch` would run
+    config = _config(tmp_path, results_dir=str(tmp_path / "my results"), tracking_uri=uri)
+    results = tmp_path / "my results"
+    # one invocation: the tracking job fails (the URI is taken whole, as a value), the dataset job runs
+    _run(tmp_path, config, "--cores", "1", "--keep-going", f"{results}/tiny/mlflow_experiment.json",
+         f"{results}/datasets/tiny/meta.yaml")
+    assert not marker.exists()
+    assert "embedded dataset written" in (results / "datasets" / "logs" / "tiny.log").read_text()
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "results").exists()  # no stray outputs
 
 
 def test_lint_is_clean():

@@ -32,8 +32,8 @@ def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(config), "--cores", "1", "all"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    run_dir = tmp_path / "results" / "ctrlc" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0"
-    log = tmp_path / "results" / "ctrlc" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0.log"
+    run_dir = tmp_path / "results" / "ctrlc" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0"
+    log = tmp_path / "results" / "ctrlc" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0.log"
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
@@ -52,6 +52,8 @@ def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     text = log.read_text()
     assert "resuming from" in text and "test error" in text, text
+    killed, resumed = text.split("==== attempt started")[1:]  # the log is appended to, one marker per attempt
+    assert "epoch 1/3" in killed and "resuming from" in resumed, text
     assert not (run_dir / "resume.ckpt").exists()
     runs = list_runs(f"sqlite:///{tmp_path}/results/mlflow.db", "ctrlc")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"

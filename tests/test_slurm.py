@@ -139,7 +139,7 @@ def test_preempted_job_is_retried_and_resumes_in_the_same_mlflow_run(slurm, tmp_
     """SIGTERM to the running job step (what SLURM sends on preemption or at the time limit)."""
     proc = subprocess.Popen(_snakemake(tmp_path, _config(tmp_path), "all"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=_env())
-    log = tmp_path / "results" / "slurm" / "logs" / "train" / "tiny" / "small_cnn" / "label2label" / "base" / "seed0.log"
+    log = tmp_path / "results" / "slurm" / "logs" / "train" / "tiny" / "small_cnn" / "label2label" / "base" / "clean" / "seed0.log"
     first = None
     t0 = time.time()
     while time.time() - t0 < 600 and proc.poll() is None:

@@ -148,7 +148,7 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(pipeline, serve
     assert len(runs) == 4
     exp_id = runs[0].info.experiment_id
     names = sorted(r.info.run_name for r in runs)
-    assert names[0] == "tiny/fc_head/small_cnn/base/seed0"  # dataset/method/backbone/variant/seedN
+    assert names[0] == "tiny/fc_head/small_cnn/base/clean/seed0"  # dataset/method/backbone/variant/protocol/seedN
     ml = "workflowType=machine_learning"  # the "Model training" view (MLflow 3 opens on GenAI)
 
     browser.get(f"{server}/#/experiments?{ml}")
@@ -159,8 +159,8 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(pipeline, serve
     _wait_for_text(browser, "ui_check", *names, f"{len(names)} matching runs")
     _shot(browser, tmp_path / "ui_runs.png")
 
-    run = next(r for r in runs if r.info.run_name == "tiny/label2label/small_cnn/base/seed1")
-    run_dir = pipeline / "results" / "ui_check" / "runs" / "tiny" / "small_cnn" / "label2label" / "base" / "seed1"
+    run = next(r for r in runs if r.info.run_name == "tiny/label2label/small_cnn/base/clean/seed1")
+    run_dir = pipeline / "results" / "ui_check" / "runs" / "tiny" / "small_cnn" / "label2label" / "base" / "clean" / "seed1"
     test_error = json.loads((run_dir / "metrics.json").read_text())["test"]["error"]
     assert run.data.metrics["test_error"] == test_error
     browser.get(f"{server}/#/experiments/{exp_id}/runs/{run.info.run_id}?{ml}")

@@ -1,7 +1,7 @@
 import pytest
 
 from l2l.errors import UserError
-from l2l.variants import nested, parse_variant, stage_one_variant, variant_name
+from l2l.plan.variants import nested, parse_variant, stage_one_variant, variant_name
 
 BASE = {"model": {"aqn_layers": 1, "mlm_layers": 2, "mask_ratio": 0.1, "mlm_weight": 1.0}, "train": {"epochs": 5}}
 

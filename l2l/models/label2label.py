@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from l2l.methods import MASK_STRATEGIES
 from l2l.models.aqn import AttributeQueryNetwork
 from l2l.models.layers import Decoder, PerAttributeLinear, SinePositionEmbedding2D, flatten_features
-
-MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
 
 
 class LabelWordEmbedding(nn.Module):

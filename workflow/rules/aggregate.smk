@@ -42,4 +42,4 @@ rule aggregate:
     conda:
         "../../environment.yml"
     shell:
-        "l2l aggregate --metrics {input} --out-dir {params.out_dir} > {log} 2>&1"
+        "l2l aggregate --metrics {input:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -10,7 +10,7 @@ rule generate_embedded:
         meta=f"{DATASET_DIR}/meta.yaml",
         labels=f"{DATASET_DIR}/labels.csv",
     wildcard_constraints:
-        dataset=datasets_of_source("embedded"),
+        dataset=datasets_of("embedded"),
     params:
         out=output_dir,
         args=embedded_args,
@@ -19,7 +19,7 @@ rule generate_embedded:
     conda:
         "../../environment.yml"
     shell:
-        "l2l generate --out {params.out} {params.args} > {log} 2>&1"
+        "l2l generate --out {params.out:q} {params.args:q} > {log:q} 2>&1"
 
 
 localrules:
@@ -31,17 +31,16 @@ rule download_dataset:
     output:
         f"{DOWNLOADS}/{{dataset}}/{{file}}",
     wildcard_constraints:
-        dataset=datasets_with_url(),
+        dataset=datasets_of(url=True),
         file=r"[^/]+",
     params:
-        url=download_url,
-        sha=download_sha_arg,
+        args=download_args,
     log:
         f"{DOWNLOADS}/logs/{{dataset}}/{{file}}.log",
     conda:
         "../../environment.yml"
     shell:
-        "l2l download --url {params.url} --out {output} {params.sha} > {log} 2>&1"
+        "l2l download {params.args:q} --out {output:q} > {log:q} 2>&1"
 
 
 # The real datasets, from a download or a local folder/archive (manual mode). On failure the log's
@@ -53,9 +52,9 @@ rule prepare_dataset:
         meta=f"{DATASET_DIR}/meta.yaml",
         labels=f"{DATASET_DIR}/labels.csv",
     wildcard_constraints:
-        dataset=datasets_of_sources(PREPARED_SOURCES),
+        dataset=datasets_of(*datasets.PREPARED_SOURCES),
     params:
-        source=prepare_source_arg,
+        source=prepare_source,
         out=output_dir,
         args=prepare_args,
     log:
@@ -63,8 +62,8 @@ rule prepare_dataset:
     conda:
         "../../environment.yml"
     shell:
-        "l2l prepare {params.args} --source {params.source} --out {params.out} > {log} 2>&1 "
-        "|| {{ tail -n 20 {log} >&2; exit 1; }}"
+        "l2l prepare {params.args:q} --source {params.source:q} --out {params.out:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
 # Decoded, resized uint8 images of one split at one input size (l2l.data.cache), read by train jobs
 # when data.cache is on, so no job decodes an image file per step.
 rule cache_dataset:
@@ -83,5 +82,5 @@ rule cache_dataset:
     conda:
         "../../environment.yml"
     shell:
-        "l2l cache --data {params.root} --split {wildcards.split} "
-        "--image-size {wildcards.height} {wildcards.width} > {log} 2>&1"
+        "l2l cache --data {params.root:q} --split {wildcards.split:q} "
+        "--image-size {wildcards.height:q} {wildcards.width:q} > {log:q} 2>&1"

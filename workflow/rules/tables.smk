@@ -29,30 +29,30 @@ rule table:
         stats=f"{TABLE_DIR}/stats.csv",
         curves=f"{TABLE_DIR}/curves.png",
     params:
-        plan=table_plan_arg,
+        plan=table_plan_json,
         out_dir=output_dir,
     log:
         f"{LOGS}/tables/{{suite}}/{{table}}.log",
     conda:
         "../../environment.yml"
     shell:
-        "l2l table --plan-json {params.plan} --paper {input.paper} --macs {input.macs} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+        "l2l table --plan-json {params.plan:q} --paper {input.paper:q} --macs {input.macs:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule macs:
     input:
-        meta=dataset_meta,
+        meta=f"{DATASET_DIR}/meta.yaml",
     output:
         MACS_JSON,
     params:
-        args=macs_args,
+        cfg=run_config_json,
     log:
-        f"{LOGS}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}.log",
+        f"{LOGS}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.log",
     conda:
         "../../environment.yml"
     shell:
-        "l2l macs {params.args} --dataset $(dirname {input.meta}) --out {output} > {log} 2>&1"
+        "l2l macs --config-json {params.cfg:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule attention_map:
@@ -68,8 +68,8 @@ rule attention_map:
     conda:
         "../../environment.yml"
     shell:
-        "l2l attention --run {params.run} --split {wildcards.split} --samples {wildcards.sample} "
-        "--layer {wildcards.layer} --head {wildcards.head} --out-dir {params.out_dir} --log-mlflow > {log} 2>&1"
+        "l2l attention --run {params.run:q} --split {wildcards.split:q} --samples {wildcards.sample:q} "
+        "--layer {wildcards.layer:q} --head {wildcards.head:q} --out-dir {params.out_dir:q} --log-mlflow > {log:q} 2>&1"
 
 
 rule paper:

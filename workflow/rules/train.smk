@@ -17,12 +17,12 @@ rule init_tracking:
     conda:
         "../../environment.yml"
     shell:
-        "l2l init-tracking --uri {params.uri} --experiment {params.experiment} --out {output} > {log} 2>&1"
+        "l2l init-tracking --uri {params.uri:q} --experiment {params.experiment:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule train:
     input:
-        meta=dataset_meta,
+        meta=f"{DATASET_DIR}/meta.yaml",
         tracking=TRACKING_MARKER,
         cache=cache_inputs,
         stage_one=stage_one_model,
@@ -32,10 +32,11 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
     params:
         run_dir=output_dir,
-        cfg=run_config_arg,
-        tags=run_tags_arg,
+        cfg=run_config_json,
+        tags=run_tags,
+        history=train_log_target,
     log:
-        f"{LOGS}/train/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}.log",
+        TRAIN_LOG,
     threads: config["resources"]["threads"]
     resources:
         mem_mb=config["resources"]["mem_mb"],
@@ -43,6 +44,11 @@ rule train:
         gpu=train_gpus(),
     conda:
         "../../environment.yml"
+    # Every value quoted ({x:q}). Snakemake deletes {log} before a job starts, so {log} is a link to the
+    # run folder's train.log, which every attempt appends to (after a marker line): a resumed job's log
+    # keeps the killed attempt's lines.
     shell:
-        "l2l train --config-json {params.cfg} --set train.threads={threads} {params.tags} "
-        "--out {params.run_dir} > {log} 2>&1"
+        "ln -sfn {params.history:q} {log:q}; "
+        "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
+        "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
+        "--out {params.run_dir:q} >> {log:q} 2>&1"

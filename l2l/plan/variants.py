@@ -6,7 +6,7 @@ written) or the overrides that differ from it, sorted and joined by ``,``: ``mlm
 with their prefix. Overrides equal to the base value are dropped, so Table 4's λ = 1 cell and
 Table 1's D = 2 cell are both the ``base`` run and are trained once.
 
-Pure Python (no torch): the Snakefile imports it to name and parse run folders.
+Pure Python (no torch): the planning layer (l2l.plan) names and parses run folders with it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from typing import Any
 
 from l2l.config import DataConfig, ModelConfig, TrainConfig
 from l2l.errors import UserError
+from l2l.methods import method_spec
 
 BASE = "base"
 SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
-# keys that only change the IC-MLM (or the two-stage refiner): a two-stage run refines the AQN run
-# whose variant is its own minus these keys
-MLM_ONLY_KEYS = ("model.mlm_layers", "model.mask_ratio", "model.mask_strategy", "model.mlm_weight")
 
 
 def _defaults(section: str) -> dict[str, Any]:
@@ -118,7 +116,9 @@ def nested(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def stage_one_variant(name: str, base: Mapping[str, Any] | None = None) -> str:
-    """Variant of the AQN run that a two-stage run of variant ``name`` refines (MLM-only keys dropped)."""
-    keep = {k: v for k, v in parse_variant(name).items() if k not in MLM_ONLY_KEYS}
+def stage_one_variant(name: str, base: Mapping[str, Any] | None = None, method: str = "icmlm_2stage") -> str:
+    """Variant of the stage-one run that a two-stage ``method`` run of variant ``name`` refines: the
+    keys only the refiner reads (its catalogue entry's ``mlm_keys``) dropped."""
+    drop = set(method_spec(method).mlm_keys)
+    keep = {k: v for k, v in parse_variant(name).items() if k not in drop}
     return variant_name(keep, base)

@@ -1,0 +1,66 @@
+"""The experiment config as Snakemake sees it, for use without Snakemake (`l2l resolve`, tests).
+
+Snakemake reads the ``configfile:`` files of the Snakefile in order, then ``--configfile`` files and
+``--config`` values on top (dicts merged key by key); :func:`load_experiment` does the same, then
+validates with the one schema (:mod:`l2l.schema`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from l2l.errors import UserError
+from l2l.plan.runs import merge
+from l2l.schema import validate_config
+
+REPO = Path(__file__).resolve().parents[2]
+# the Snakefile's `configfile:` directives, in order (tests/test_plan.py keeps the two in step)
+CONFIG_FILES = ("config/config.yaml", "config/paper_datasets.yaml", "config/tables.yaml")
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror}); check the path") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a config file must be a mapping of keys")
+    return data
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings as Snakemake's ``--config`` reads them (values left as text; the schema coerces)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--config '{item}' is not key=value (e.g. protocol=official)")
+        out[key] = value
+    return out
+
+
+def check_experiment(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate the experiment config in place (schema, defaults filled) and its cross-field rules."""
+    validate_config(config, source)
+    if config["dataset"] not in config["datasets"]:
+        raise UserError(f"{source}: dataset '{config['dataset']}' is not a key of datasets "
+                        f"({', '.join(config['datasets'])}); add it there or pick one of those")
+    return config
+
+
+def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[str] = (),
+                    root: str | Path = REPO) -> dict[str, Any]:
+    """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``."""
+    config: dict[str, Any] = {}
+    for f in CONFIG_FILES:
+        config = merge(config, _read(Path(root) / f))
+    for f in configfiles:
+        config = merge(config, _read(f))
+    config = merge(config, parse_overrides(overrides))
+    return check_experiment(config)
