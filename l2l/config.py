@@ -21,6 +21,8 @@ METHODS = ("fc_head", "aqn", "label2label", "mlm_mlp", "mlm_encoder", "icmlm_2st
 TWO_STAGE_METHODS = ("mlm_mlp", "mlm_encoder", "icmlm_2stage")
 MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
 LOGIT_BN = ("none", "mlm", "both")
+EMBEDDING_INITS = ("scaled", "normal")  # l2l.models.layers.EMBEDDING_INITS (config stays torch-free)
+WEIGHT_SOURCES = ("torchvision_default", "torchvision_v1", "torchvision_v2", "timm")  # l2l.models.backbones
 
 
 @dataclass
@@ -39,6 +41,11 @@ class ModelConfig:
     logit_bn: str = "none"  # none | mlm | both: BatchNorm1d on the logits (both: pseudo labels after it)
     freeze_bn: bool = False  # backbone BatchNorm frozen (running stats and affine fixed)
     mlm_dropout: float | None = None  # IC-MLM dropout; None: model.dropout
+    feature_dropout: float = 0.0  # dropout on the response vectors before both classifiers (dropout_feas)
+    label_embedding_init: str = "scaled"  # scaled N(0,1/d) | normal N(0,1): queries, label and [mask] words
+    drop_path: float = 0.0  # ResNet stochastic depth, rate of the last block (linear rule from 0)
+    aqn_encoder_layers: int = 0  # Transformer encoder layers over the AQN queries before its decoder (PA: 1)
+    weights: str | dict[str, str] = "torchvision_default"  # pretrained source, or {backbone: source, default: ...}
     init_from: str | None = None  # model.pt of the AQN run a two-stage method refines (frozen)
 
 
@@ -206,7 +213,22 @@ def _check(cfg: RunConfig) -> None:
     need(m.logit_bn in LOGIT_BN, f"model.logit_bn must be one of {', '.join(LOGIT_BN)}, got '{m.logit_bn}'")
     need(m.mlm_dropout is None or 0.0 <= m.mlm_dropout < 1.0,
          f"model.mlm_dropout must be in [0, 1) or null, got {m.mlm_dropout}")
+    need(0.0 <= m.feature_dropout < 1.0, f"model.feature_dropout must be in [0, 1), got {m.feature_dropout}")
+    need(0.0 <= m.drop_path < 1.0, f"model.drop_path must be in [0, 1), got {m.drop_path}")
+    need(m.label_embedding_init in EMBEDDING_INITS,
+         f"model.label_embedding_init must be one of {', '.join(EMBEDDING_INITS)}, got '{m.label_embedding_init}'")
+    need(m.aqn_encoder_layers >= 0, f"model.aqn_encoder_layers must be >= 0, got {m.aqn_encoder_layers}")
+    _check_weights(m.weights)
     need(t.mixup_alpha >= 0, f"train.mixup_alpha must be >= 0 (0 = off), got {t.mixup_alpha}")
+
+
+def _check_weights(weights: Any) -> None:
+    """``model.weights``: one source, or a mapping backbone (or ``default``) → source."""
+    sources = list(weights.values()) if isinstance(weights, dict) else [weights]
+    bad = [s for s in sources if s not in WEIGHT_SOURCES]
+    if bad or not sources:
+        raise UserError(f"model.weights must be one of {', '.join(WEIGHT_SOURCES)} or a mapping "
+                        f"backbone → source (with an optional 'default'), got {weights!r}")
 
 
 def resolve(data: dict[str, Any]) -> RunConfig:
