@@ -56,18 +56,21 @@ def mix_words(words: torch.Tensor, mix_lam: float, mix_labels: torch.Tensor) -> 
     """The second word sequence of a Mixup batch's label sentence (official Face/PA ``LabelHead``).
 
     ``mix_labels``: 2×B×M, [0] each image's own ground truth, [1] its Mixup partner's (-1 = unknown).
-    The image that dominates the mix (lam > 0.5: the own one) is the "first": where the pseudo label
-    agrees with the first image's label it is kept, elsewhere the second image's label is taken.
-    An unknown label gives no evidence: the pseudo label is kept there.
+    The official code keeps the pseudo label where it equals the dominant image's label (the own one
+    if lam > 0.5, else the partner's) and takes the other image's label elsewhere. For binary labels
+    both branches give the same words, whatever lam: the two images' label where they agree, the
+    pseudo label where they differ. That form is used here, so ``mix_lam`` only checks the call; an
+    unknown label (the official datasets have none) counts as no agreement: the pseudo label stays.
     """
     if mix_labels is None or mix_labels.dim() != 3 or mix_labels.shape[0] != 2 or mix_labels.shape[1:] != words.shape:
         got = None if mix_labels is None else tuple(mix_labels.shape)
         raise ValueError(f"mix_labels must be 2×B×M (own labels, partner's labels) for words of shape "
                          f"{tuple(words.shape)}, got {got}")
+    if not 0.0 <= mix_lam <= 1.0:
+        raise ValueError(f"mix_lam must be in [0, 1], got {mix_lam}")
     own, partner = mix_labels[0].to(words.dtype), mix_labels[1].to(words.dtype)
-    first, second = (own, partner) if mix_lam > 0.5 else (partner, own)
-    mixed = torch.where(words == first, words, second)
-    return torch.where(mixed < 0, words, mixed)
+    agree = (own == partner) & (own >= 0)
+    return torch.where(agree, own, words)
 
 
 class ImageConditionedMLM(nn.Module):
@@ -100,8 +103,11 @@ class ImageConditionedMLM(nn.Module):
         """words: B×M pseudo labels; memory B×HW×d; pos HW×d → logits of p_j (eq. 3), B×M.
 
         ``mix_lam`` / ``mix_labels`` (2×B×M): a Mixup batch's label-embedding mixing, see :func:`mix_words`."""
-        second = None if mix_lam is None else mix_words(words, mix_lam, mix_labels)
-        tokens = self.embedding(words, self.random_mask(words), mix_lam, second)  # E_0
+        masked = self.random_mask(words)
+        if mix_lam is None:
+            tokens = self.embedding(words, masked)  # E_0
+        else:
+            tokens = self.embedding(words, masked, mix_lam, mix_words(words, mix_lam, mix_labels))
         return self.classifier(self.feature_dropout(self.decoder(tokens, memory, pos)))  # R' = E_D
 
 
