@@ -15,7 +15,7 @@ from l2l.models import create_model
 from l2l.models.aqn import AttributeQueryNetwork
 from l2l.models.backbones import (DropPathBottleneck, add_drop_path, create_backbone, select_weights,
                                   weights_source)
-from l2l.models.label2label import LabelWordEmbedding, mix_words
+from l2l.models.label2label import ImageConditionedMLM, LabelWordEmbedding, mix_words
 
 D, M = 2048, 26
 
@@ -61,26 +61,35 @@ def test_the_aqn_encoder_attends_over_the_queries_only():
     q = aqn.queries.unsqueeze(0).expand(2, -1, -1)
     out = aqn.encoder(q)
     assert torch.allclose(out[0], out[1], atol=1e-6) and not torch.allclose(out[0], aqn.queries, atol=1e-3)
+    # and the AQN's decoder reads the encoded queries: an encoder whose final LayerNorm outputs zeros makes
+    # every attribute's query, hence response, the same
+    responses = {}
+    aqn.classifier.register_forward_hook(lambda m, args, out: responses.update(r=args[0]))
+    with torch.no_grad():
+        aqn.encoder.norm.weight.zero_()
+        aqn.encoder.norm.bias.zero_()
+    aqn(torch.randn(2, 4, 16), torch.zeros(4, 16))
+    assert torch.allclose(responses["r"][:, 0], responses["r"][:, 1], atol=1e-5)
 
 
 # ---- feature dropout and embedding init ----
-def _train_minus_eval(head: nn.Module, features: torch.Tensor) -> float:
-    torch.manual_seed(1)
-    train = head.train()(features)
-    evaluated = head.eval()(features)
-    return max((train[k] - evaluated[k]).abs().max().item() for k in train)
-
-
 def test_feature_dropout_drops_responses_before_both_classifiers():
-    features = torch.randn(4, 16, 3, 3)
-    kw = dict(ffn_dim=32, dropout=0.0, mask_ratio=0.0)
-    off = create_model("label2label", "small_cnn", 5, projection_dim=16, feature_dropout=0.0, **kw).head
-    on = create_model("label2label", "small_cnn", 5, projection_dim=16, feature_dropout=0.5, **kw).head
-    assert _train_minus_eval(off, features) == 0.0  # nothing random left when both dropouts are 0
-    assert _train_minus_eval(on, features) > 1e-3
-    assert isinstance(on.aqn.feature_dropout, nn.Dropout) and on.aqn.feature_dropout.p == 0.5
-    assert isinstance(on.mlm.feature_dropout, nn.Dropout) and on.mlm.feature_dropout.p == 0.5
-    assert isinstance(off.mlm.feature_dropout, nn.Identity)  # p = 0 draws no random numbers
+    memory, pos = torch.randn(4, 9, 16), torch.zeros(9, 16)
+    words = torch.randint(0, 2, (4, 5))
+
+    def train_minus_eval(module, *args):
+        torch.manual_seed(1)
+        train = module.train()(*args)
+        return (train - module.eval()(*args)).abs().max().item()
+
+    for p in (0.0, 0.5):  # decoder dropout and masking off: feature dropout is the only random thing left
+        aqn = AttributeQueryNetwork(16, 5, ffn_dim=32, dropout=0.0, feature_dropout_p=p)
+        mlm = ImageConditionedMLM(16, 5, ffn_dim=32, dropout=0.0, mask_ratio=0.0, feature_dropout_p=p)
+        assert (train_minus_eval(aqn, memory, pos) > 1e-3) == (p > 0)
+        assert (train_minus_eval(mlm, words, memory, pos) > 1e-3) == (p > 0)
+    head = create_model("label2label", "small_cnn", 5, ffn_dim=32, feature_dropout=0.1).head
+    assert head.aqn.feature_dropout.p == 0.1 and head.mlm.feature_dropout.p == 0.1
+    assert isinstance(create_model("label2label", "small_cnn", 5).head.mlm.feature_dropout, nn.Identity)
 
 
 @pytest.mark.parametrize("init,scale", [("scaled", 64**-0.5), ("normal", 1.0)])
