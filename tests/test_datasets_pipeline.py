@@ -66,13 +66,16 @@ def test_dry_run_of_the_paper_config_lists_download_prepare_and_train(tmp_path):
     for cmd in _shell_commands(res.stdout, "l2l train"):
         cfg = json.loads(cmd.split("--config-json ")[1].split("' --set")[0].strip("'"))
         cfgs[cfg["data"]["path"].split("/")[-1]] = cfg
-    assert cfgs["lfwa"]["train"].items() >= {"epochs": 57, "batch_size": 16, "lr": 0.01, "weight_decay": 0.001,
-                                          "optimizer": "sgd", "scheduler": "cosine", "mixup_alpha": 0.2}.items()
+    # (the default protocol, clean: the official recipe with selection on a held-out val split)
+    assert cfgs["lfwa"]["train"].items() >= {"epochs": 60, "batch_size": 16, "lr": 0.01, "weight_decay": 0.001,
+                                          "optimizer": "sgd", "scheduler": "cosine", "mixup_alpha": 0.5,
+                                          "selection": "best_val"}.items()
     assert cfgs["lfwa"]["data"]["image_size"] == [250, 250]
-    assert cfgs["lfwa"]["data"]["augment"] == ["randaugment", "hflip"]
-    assert cfgs["pa100k"]["train"].items() >= {"epochs": 25, "batch_size": 64, "lr": 0.01, "head_lr": 0.1,
-                                            "scheduler": "plateau", "loss_weighting": "pa100k"}.items()
-    assert cfgs["pa100k"]["data"]["train_splits"] == ["train", "val"] and cfgs["pa100k"]["data"]["image_size"] == [256, 192]
+    assert cfgs["lfwa"]["data"]["augment"] == ["randaugment_official", "hflip"]
+    assert cfgs["pa100k"]["train"].items() >= {"epochs": 25, "batch_size": 32, "lr": 0.01, "head_lr": 0.1,
+                                            "scheduler": "plateau", "loss_weighting": "pa100k",
+                                            "selection": "best_val"}.items()
+    assert cfgs["pa100k"]["data"]["train_splits"] == ["train"] and cfgs["pa100k"]["data"]["image_size"] == [256, 192]
     assert cfgs["clothing"]["model"]["aqn_layers"] == 2 and cfgs["clothing"]["train"]["lr"] == 0.05
 
 

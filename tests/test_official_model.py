@@ -203,9 +203,14 @@ def test_a_dropped_sample_keeps_only_its_shortcut():
     assert torch.allclose(block(x), torch.relu(branch + x), atol=1e-5)
 
 
-def test_drop_path_needs_a_resnet():
-    with pytest.raises(ValueError, match="needs a ResNet"):
-        create_model("aqn", "small_cnn", 4, drop_path=0.1)
+def test_drop_path_leaves_backbones_without_resnet_blocks_as_they_are():
+    torch.manual_seed(0)
+    plain = create_model("aqn", "small_cnn", 4, ffn_dim=32)
+    torch.manual_seed(0)
+    with_rate = create_model("aqn", "small_cnn", 4, ffn_dim=32, drop_path=0.1)
+    assert add_drop_path(with_rate.backbone, 0.1) == []
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(plain.eval()(x)["aqn"], with_rate.eval()(x)["aqn"])
 
 
 def test_drop_path_and_frozen_bn_train_deterministically_under_a_seed():

@@ -101,12 +101,12 @@ def add_drop_path(module: nn.Module, rate: float) -> list[float]:
 
     The blocks keep their parameters and state-dict keys (only their class changes), so pretrained
     weights and ``freeze_bn`` work as before; the Bernoulli draws use torch's global RNG, which the
-    engine seeds. Returns the per-block rates."""
+    engine seeds. Returns the per-block rates: none for a backbone without ResNet blocks (ViT, AlexNet,
+    the small CNNs), which the switch leaves as it is, as a head ignores the keys it does not use (the
+    official LFWA code has no such backbone: its drop path is timm's ResNet one)."""
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"model.drop_path must be in [0, 1), got {rate}")
     blocks = [m for m in module.modules() if isinstance(m, (Bottleneck, BasicBlock))]
-    if not blocks:
-        raise ValueError("model.drop_path needs a ResNet backbone (residual blocks); set it to 0")
     rates = [rate * i / max(len(blocks) - 1, 1) for i in range(len(blocks))]
     for block, p in zip(blocks, rates):
         block.__class__ = DropPathBottleneck if isinstance(block, Bottleneck) else DropPathBasicBlock

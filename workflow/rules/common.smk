@@ -50,10 +50,17 @@ def variant_overrides(variant):
     return nested(parse_variant(variant))
 
 
+def recipe(dataset):
+    """A dataset's recipe for the chosen protocol: its shared keys <- recipes.<dataset>.protocols.<protocol>."""
+    shared = dict(config["recipes"].get(dataset, {}))
+    protocols = shared.pop("protocols", {})
+    return _merge(shared, protocols.get(config["protocol"], {}))
+
+
 def base_run_config(dataset):
     """The shared model/train/data settings with the dataset's recipe: what variant names are relative to."""
     cfg = {"model": config["model"], "train": config["train"], "data": config["data"]}
-    return _merge(cfg, config["recipes"].get(dataset, {}))
+    return _merge(cfg, recipe(dataset))
 
 
 def stage_one_run(wildcards):
@@ -92,7 +99,8 @@ def report_targets():
 def _merge(base, overrides):
     out = dict(base)
     for key, value in overrides.items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
+        deep = isinstance(value, dict) and isinstance(out.get(key, {}), dict)  # e.g. model.weights: str or map
+        out[key] = _merge(out.get(key, {}), value) if deep else value
     return out
 
 
@@ -107,7 +115,7 @@ def run_config(wildcards):
         "data": {**config["data"], "path": f"{RESULTS}/datasets/{wildcards.dataset}"},
         "tracking": {"uri": config["tracking_uri"], "experiment": EXPERIMENT},
     }
-    cfg = _merge(cfg, config["recipes"].get(wildcards.dataset, {}))
+    cfg = _merge(cfg, recipe(wildcards.dataset))
     cfg = _merge(cfg, variant_overrides(wildcards.variant))
     if wildcards.method in TWO_STAGE_METHODS:
         cfg = _merge(cfg, {"model": {"init_from": stage_one_model(wildcards)}})
