@@ -53,6 +53,17 @@ def test_pa_label2label_head_has_the_official_parameter_count():
     assert _numel(model.head) == PA_QUERY_HEAD + PA_LABEL_HEAD + 2 * 52
 
 
+def test_lfwa_heads_with_every_official_switch_keep_the_official_parameter_counts():
+    # Face_Attribute/model.py at M = 40, decN 1, decNL 2: QueryHead = 41,975,808 + 4,096 + 81,920 + 81,960
+    # = 42,143,784; LabelHead = 83,951,616 + 4,096 + 163,840 + 81,920 + 81,960 = 84,283,432; bn2 (--bn1d) 80
+    with torch.device("meta"):
+        model = create_model("label2label", "small_cnn", 40, projection_dim=D, aqn_layers=1, mlm_layers=2,
+                             ffn_dim=2048, logit_bn="mlm", feature_dropout=0.1, label_embedding_init="normal")
+    assert _numel(model.head.aqn) == 42_143_784
+    assert _numel(model.head.mlm) == 84_283_432
+    assert _numel(model.head) == 42_143_784 + 84_283_432 + 80
+
+
 def test_the_aqn_encoder_attends_over_the_queries_only():
     enc = AttributeQueryNetwork(16, 3, encoder_layers=1, ffn_dim=32, dropout=0.0).encoder
     assert len(enc.layers) == 1 and enc.layers[0].norm_first and isinstance(enc.norm, nn.LayerNorm)

@@ -62,7 +62,8 @@ def mix_words(words: torch.Tensor, mix_lam: float, mix_labels: torch.Tensor) -> 
     pseudo label where they differ. That form is used here, so ``mix_lam`` only checks the call; an
     unknown label (the official datasets have none) counts as no agreement: the pseudo label stays.
     """
-    if mix_labels is None or mix_labels.dim() != 3 or mix_labels.shape[0] != 2 or mix_labels.shape[1:] != words.shape:
+    shape_ok = mix_labels is not None and mix_labels.dim() == 3 and mix_labels.shape[0] == 2
+    if not shape_ok or mix_labels.shape[1:] != words.shape:
         got = None if mix_labels is None else tuple(mix_labels.shape)
         raise ValueError(f"mix_labels must be 2×B×M (own labels, partner's labels) for words of shape "
                          f"{tuple(words.shape)}, got {got}")
