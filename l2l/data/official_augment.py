@@ -7,8 +7,9 @@ operations flip the sign of their value with probability 1/2; the enhance operat
 as their factor as is (so at m = 13 contrast, brightness and sharpness are always 0.88).
 
 This module is our own implementation of that list with ``torchvision.transforms.v2.functional``;
-each operation matches PIL's (which the official code calls) pixel for pixel on test images, except
-Cutout's random position (the official code draws it from numpy). Randomness comes from torch's
+each operation matches PIL's (which the official code calls) to within one grey level on test images
+(autocontrast and contrast round differently; the geometric ops match exactly), and Cutout draws its
+random position from torch, not numpy as the official code does. Randomness comes from torch's
 global RNG, or from the ``generator`` given, so a seeded run draws the same augmentations.
 """
 
