@@ -41,6 +41,11 @@ class ModelConfig:
     logit_bn: str = "none"  # none | mlm | both: BatchNorm1d on the logits (both: pseudo labels after it)
     freeze_bn: bool = False  # backbone BatchNorm frozen (running stats and affine fixed)
     mlm_dropout: float | None = None  # IC-MLM dropout; None: model.dropout
+    feature_dropout: float = 0.0  # dropout on the response vectors before both classifiers (dropout_feas)
+    label_embedding_init: str = "scaled"  # scaled N(0,1/d) | normal N(0,1): queries, label and [mask] words
+    drop_path: float = 0.0  # ResNet stochastic depth, rate of the last block (linear rule from 0)
+    aqn_encoder_layers: int = 0  # Transformer encoder layers over the AQN queries before its decoder (PA: 1)
+    weights: str | dict[str, str] = "torchvision_default"  # pretrained source, or {backbone: source, default: ...}
     init_from: str | None = None  # model.pt of the AQN run a two-stage method refines (frozen)
 
 

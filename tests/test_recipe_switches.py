@@ -135,7 +135,8 @@ def test_engine_trains_with_every_switch_on_and_tags_leaky_selection(tiny_datase
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = resolve({
         "method": "label2label", "protocol": "official",  # clean refuses selection on the test split
-        "model": {"ffn_dim": 32, "logit_bn": "both", "freeze_bn": True, "mlm_dropout": 0.3},
+        "model": {"ffn_dim": 32, "logit_bn": "both", "freeze_bn": True, "mlm_dropout": 0.3, "feature_dropout": 0.1,
+                  "label_embedding_init": "normal", "aqn_encoder_layers": 1, "aqn_layers": 2},
         "train": {"epochs": 1, "batch_size": 19, "mixup_alpha": 0.2, "grad_clip": 10.0, "selection": "best_test",
                   "loss_weighting": "pa100k"},
         "data": {"path": str(tiny_dataset), "augment": ["pad_crop", "randaugment"]},

@@ -1,15 +1,117 @@
 """Backbones return the last feature map B×C×H×W (no global pooling) and declare C and stride.
 
-Heads read ``out_channels`` instead of special-casing backbones by name.
+Heads read ``out_channels`` instead of special-casing backbones by name. Pretrained weights come from
+a named source (``model.weights``): torchvision's DEFAULT / IMAGENET1K_V1 / IMAGENET1K_V2 enum members,
+or timm's pretrained ResNets (optional extra ``pip install '.[timm]'``), loaded into the same
+torchvision architecture. ResNets take stochastic depth (``model.drop_path``) in their residual blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.ops import StochasticDepth
+
+WEIGHT_SOURCES = ("torchvision_default", "torchvision_v1", "torchvision_v2", "timm")
+_TV_MEMBER = {"torchvision_default": "DEFAULT", "torchvision_v1": "IMAGENET1K_V1", "torchvision_v2": "IMAGENET1K_V2"}
+# timm model names whose default pretrained weights ``model.weights: timm`` loads; the keys of timm's
+# ResNets are torchvision's, so they load into our torchvision ResNet as they are
+TIMM_NAMES = {name: name for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")}
+TIMM_EXTRA = "model.weights=timm needs the optional extra timm: pip install '.[timm]' (or pip install timm)"
+
+
+def weights_source(weights: str | Mapping[str, str], backbone: str) -> str:
+    """The source for ``backbone``: ``weights`` is one source, or a mapping backbone → source with an
+    optional ``default`` (e.g. the official LFWA code: timm for ResNet-50, torchvision V1 for ResNet-101)."""
+    source = weights.get(backbone, weights.get("default", "torchvision_default")) \
+        if isinstance(weights, Mapping) else weights
+    if source not in WEIGHT_SOURCES:
+        raise ValueError(f"unknown model.weights source '{source}' for {backbone}; choose one of "
+                         f"{', '.join(WEIGHT_SOURCES)}")
+    return source
+
+
+def select_weights(backbone: str, source: str) -> tuple[str, str]:
+    """(library, identifier) of the pretrained weights, without loading anything.
+
+    ("torchvision", "ResNet50_Weights.IMAGENET1K_V1") or ("timm", "resnet50"); a source the backbone
+    does not have (e.g. V2 for AlexNet, timm for ViT) is a ValueError naming what exists."""
+    if source == "timm":
+        if backbone not in TIMM_NAMES:
+            raise ValueError(f"model.weights=timm is available for {', '.join(TIMM_NAMES)}, not {backbone}")
+        return "timm", TIMM_NAMES[backbone]
+    enum = torchvision.models.get_model_weights(backbone)
+    member = _TV_MEMBER[source]
+    if member not in enum.__members__:
+        raise ValueError(f"torchvision has no {member} weights for {backbone} (model.weights={source}); "
+                         f"available: {', '.join(enum.__members__)}")
+    return "torchvision", str(enum[member])
+
+
+def _timm_state_dict(name: str) -> dict[str, torch.Tensor]:
+    try:
+        import timm
+    except ImportError as e:
+        raise ValueError(TIMM_EXTRA) from e
+    return timm.create_model(name, pretrained=True).state_dict()
+
+
+def _load_timm(model: nn.Module, name: str) -> None:
+    """Load timm's pretrained ResNet into the torchvision ResNet (the classifier ``fc`` is not used)."""
+    state = {k: v for k, v in _timm_state_dict(name).items() if not k.startswith("fc.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(f"timm {name} weights do not fit torchvision's layout: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+
+
+class DropPathBottleneck(Bottleneck):
+    """torchvision's Bottleneck with stochastic depth on the residual branch before the sum (timm's place)."""
+
+    drop_path: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(self.drop_path(out) + identity)
+
+
+class DropPathBasicBlock(BasicBlock):
+    """torchvision's BasicBlock with stochastic depth on the residual branch before the sum."""
+
+    drop_path: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(self.drop_path(out) + identity)
+
+
+def add_drop_path(module: nn.Module, rate: float) -> list[float]:
+    """Stochastic depth in every residual block, timm's linear rule: block i of n drops its branch with
+    probability rate·i/(n-1) per sample (0 for the first block, ``rate`` for the last), in training only.
+
+    The blocks keep their parameters and state-dict keys (only their class changes), so pretrained
+    weights and ``freeze_bn`` work as before; the Bernoulli draws use torch's global RNG, which the
+    engine seeds. Returns the per-block rates: none for a backbone without ResNet blocks (ViT, AlexNet,
+    the small CNNs), which the switch leaves as it is, as a head ignores the keys it does not use (the
+    official LFWA code has no such backbone: its drop path is timm's ResNet one)."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"model.drop_path must be in [0, 1), got {rate}")
+    blocks = [m for m in module.modules() if isinstance(m, (Bottleneck, BasicBlock))]
+    rates = [rate * i / max(len(blocks) - 1, 1) for i in range(len(blocks))]
+    for block, p in zip(blocks, rates):
+        block.__class__ = DropPathBottleneck if isinstance(block, Bottleneck) else DropPathBasicBlock
+        block.drop_path = StochasticDepth(p, mode="row")
+    return rates
 
 _BACKBONES: dict[str, Callable[..., "Backbone"]] = {}
 
@@ -31,10 +133,16 @@ def list_backbones() -> list[str]:
     return sorted(_BACKBONES)
 
 
-def create_backbone(name: str, pretrained: bool = False) -> Backbone:
+def create_backbone(name: str, pretrained: bool = False, weights: str | Mapping[str, str] = "torchvision_default",
+                    drop_path: float = 0.0) -> Backbone:
+    """``weights`` names the source of the pretrained weights and matters only when ``pretrained``."""
     if name not in _BACKBONES:
         raise ValueError(f"unknown backbone '{name}'; available: {', '.join(list_backbones())}")
-    return _BACKBONES[name](pretrained=pretrained)
+    source = weights_source(weights, name) if pretrained else None
+    body = _BACKBONES[name](pretrained=pretrained, source=source)
+    if drop_path > 0:
+        add_drop_path(body, drop_path)
+    return body
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -57,7 +165,7 @@ class SmallCNN(Backbone):
 
 
 @register_backbone("small_cnn")
-def small_cnn(pretrained: bool = False) -> Backbone:
+def small_cnn(pretrained: bool = False, source: str | None = None) -> Backbone:
     if pretrained:
         raise ValueError("small_cnn has no pretrained weights; set model.pretrained: false")
     return SmallCNN()
@@ -74,13 +182,20 @@ class TorchvisionFeatures(Backbone):
         return self.body(x)
 
 
-def _tv_model(name: str, pretrained: bool) -> nn.Module:
-    return torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
+def _tv_model(name: str, pretrained: bool, source: str | None = "torchvision_default") -> nn.Module:
+    if not pretrained:
+        return torchvision.models.get_model(name, weights=None)
+    library, identifier = select_weights(name, source or "torchvision_default")
+    if library == "torchvision":
+        return torchvision.models.get_model(name, weights=identifier)
+    model = torchvision.models.get_model(name, weights=None)
+    _load_timm(model, identifier)
+    return model
 
 
 def _resnet(name: str) -> Callable[..., Backbone]:
-    def make(pretrained: bool = False) -> Backbone:
-        m = _tv_model(name, pretrained)
+    def make(pretrained: bool = False, source: str | None = None) -> Backbone:
+        m = _tv_model(name, pretrained, source)
         body = nn.Sequential(*list(m.children())[:-2])  # drop avgpool and fc
         return TorchvisionFeatures(body, m.fc.in_features, 32)
 
@@ -92,13 +207,13 @@ for _name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
 
 
 @register_backbone("alexnet")
-def alexnet(pretrained: bool = False) -> Backbone:
-    m = _tv_model("alexnet", pretrained)
+def alexnet(pretrained: bool = False, source: str | None = None) -> Backbone:
+    m = _tv_model("alexnet", pretrained, source)
     return TorchvisionFeatures(m.features[:-1], 256, 16)  # last conv stage, before the final max-pool
 
 
 @register_backbone("small_cnn_wide")
-def small_cnn_wide(pretrained: bool = False) -> Backbone:
+def small_cnn_wide(pretrained: bool = False, source: str | None = None) -> Backbone:
     """SmallCNN at twice the width (d = 128): the demo's second, costlier backbone for Table 5."""
     if pretrained:
         raise ValueError("small_cnn_wide has no pretrained weights; set model.pretrained: false")
@@ -125,6 +240,6 @@ class ViTPatchGrid(Backbone):
 
 
 @register_backbone("vit_b_16")
-def vit_b_16(pretrained: bool = False) -> Backbone:
+def vit_b_16(pretrained: bool = False, source: str | None = None) -> Backbone:
     """ViT-B/16 (224×224 input: its position embeddings are for a 14×14 grid)."""
-    return ViTPatchGrid(_tv_model("vit_b_16", pretrained))
+    return ViTPatchGrid(_tv_model("vit_b_16", pretrained, source))

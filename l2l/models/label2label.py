@@ -7,7 +7,8 @@ from torch import nn
 
 from l2l.methods import MASK_STRATEGIES
 from l2l.models.aqn import AttributeQueryNetwork
-from l2l.models.layers import Decoder, PerAttributeLinear, SinePositionEmbedding2D, flatten_features
+from l2l.models.layers import (Decoder, PerAttributeLinear, SinePositionEmbedding2D, embedding_table,
+                               feature_dropout, flatten_features)
 
 
 class LabelWordEmbedding(nn.Module):
@@ -15,27 +16,61 @@ class LabelWordEmbedding(nn.Module):
 
     [mask] strategies: ``attribute_specific`` (M learned embeddings), ``attribute_agnostic``
     (one learned embedding shared by all attributes), ``zero`` (a fixed zero vector).
-    No positional embedding: the label sentence is unordered.
+    No positional embedding: the label sentence is unordered. ``embedding_init``: ``scaled``
+    N(0, 1/d) or ``normal`` N(0, 1) (the official code's ``nn.Embedding``).
     """
 
-    def __init__(self, num_attributes: int, dim: int, mask_strategy: str = "attribute_specific") -> None:
+    def __init__(self, num_attributes: int, dim: int, mask_strategy: str = "attribute_specific",
+                 embedding_init: str = "scaled") -> None:
         super().__init__()
         if mask_strategy not in MASK_STRATEGIES:
             raise ValueError(f"unknown mask strategy '{mask_strategy}'; choose one of {MASK_STRATEGIES}")
-        self.present = nn.Parameter(torch.randn(num_attributes, dim) * dim**-0.5)  # E_1 per attribute
-        self.absent = nn.Parameter(torch.randn(num_attributes, dim) * dim**-0.5)  # E_0 per attribute
+        self.present = embedding_table(num_attributes, dim, embedding_init)  # E_1 per attribute
+        self.absent = embedding_table(num_attributes, dim, embedding_init)  # E_0 per attribute
         self.mask_strategy = mask_strategy
         if mask_strategy == "attribute_specific":
-            self.mask = nn.Parameter(torch.randn(num_attributes, dim) * dim**-0.5)
+            self.mask = embedding_table(num_attributes, dim, embedding_init)
         elif mask_strategy == "attribute_agnostic":
-            self.mask = nn.Parameter(torch.randn(1, dim) * dim**-0.5)
+            self.mask = embedding_table(1, dim, embedding_init)
         else:
             self.register_buffer("mask", torch.zeros(1, dim))
 
-    def forward(self, words: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-        """words: B×M in {0,1}; masked: B×M bool → token embeddings E: B×M×d."""
-        tokens = torch.where(words.unsqueeze(-1) > 0, self.present, self.absent)
+    def lookup(self, words: torch.Tensor) -> torch.Tensor:
+        """words: B×M in {0,1} → their embeddings E_1 / E_0, B×M×d."""
+        return torch.where(words.unsqueeze(-1) > 0, self.present, self.absent)
+
+    def forward(self, words: torch.Tensor, masked: torch.Tensor, mix_lam: float | None = None,
+                second_words: torch.Tensor | None = None) -> torch.Tensor:
+        """words: B×M in {0,1}; masked: B×M bool → token embeddings E: B×M×d.
+
+        In a Mixup batch (``mix_lam`` set) a token is lam·E(word) + (1-lam)·E(mix word), mixed before
+        the [mask] replacement, as in the official code."""
+        tokens = self.lookup(words)
+        if mix_lam is not None:
+            tokens = mix_lam * tokens + (1 - mix_lam) * self.lookup(second_words)
         return torch.where(masked.unsqueeze(-1), self.mask.expand_as(self.present), tokens)
+
+
+def mix_words(words: torch.Tensor, mix_lam: float, mix_labels: torch.Tensor) -> torch.Tensor:
+    """The second word sequence of a Mixup batch's label sentence (official Face/PA ``LabelHead``).
+
+    ``mix_labels``: 2×B×M, [0] each image's own ground truth, [1] its Mixup partner's (-1 = unknown).
+    The official code keeps the pseudo label where it equals the dominant image's label (the own one
+    if lam > 0.5, else the partner's) and takes the other image's label elsewhere. For binary labels
+    both branches give the same words, whatever lam: the two images' label where they agree, the
+    pseudo label where they differ. That form is used here, so ``mix_lam`` only checks the call; an
+    unknown label (the official datasets have none) counts as no agreement: the pseudo label stays.
+    """
+    shape_ok = mix_labels is not None and mix_labels.dim() == 3 and mix_labels.shape[0] == 2
+    if not shape_ok or mix_labels.shape[1:] != words.shape:
+        got = None if mix_labels is None else tuple(mix_labels.shape)
+        raise ValueError(f"mix_labels must be 2×B×M (own labels, partner's labels) for words of shape "
+                         f"{tuple(words.shape)}, got {got}")
+    if not 0.0 <= mix_lam <= 1.0:
+        raise ValueError(f"mix_lam must be in [0, 1], got {mix_lam}")
+    own, partner = mix_labels[0].to(words.dtype), mix_labels[1].to(words.dtype)
+    agree = (own == partner) & (own >= 0)
+    return torch.where(agree, own, words)
 
 
 class ImageConditionedMLM(nn.Module):
@@ -47,24 +82,33 @@ class ImageConditionedMLM(nn.Module):
 
     def __init__(self, dim: int, num_attributes: int, num_layers: int = 2, num_heads: int = 4,
                  ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
-                 mask_strategy: str = "attribute_specific") -> None:
+                 mask_strategy: str = "attribute_specific", feature_dropout_p: float = 0.0,
+                 embedding_init: str = "scaled") -> None:
         super().__init__()
         if not 0.0 <= mask_ratio <= 1.0:
             raise ValueError(f"mask ratio alpha must be in [0, 1], got {mask_ratio}")
         self.mask_ratio = mask_ratio
-        self.embedding = LabelWordEmbedding(num_attributes, dim, mask_strategy)
+        self.embedding = LabelWordEmbedding(num_attributes, dim, mask_strategy, embedding_init)
         self.decoder = Decoder(num_layers, dim, num_heads, ffn_dim, dropout)
         self.classifier = PerAttributeLinear(num_attributes, dim)
+        self.feature_dropout = feature_dropout(feature_dropout_p)
 
     def random_mask(self, words: torch.Tensor) -> torch.Tensor:
         if not self.training or self.mask_ratio == 0.0:
             return torch.zeros_like(words, dtype=torch.bool)
         return torch.rand(words.shape, device=words.device) < self.mask_ratio
 
-    def forward(self, words: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """words: B×M pseudo labels; memory B×HW×d; pos HW×d → logits of p_j (eq. 3), B×M."""
-        tokens = self.embedding(words, self.random_mask(words))  # E_0
-        return self.classifier(self.decoder(tokens, memory, pos))  # R' = E_D
+    def forward(self, words: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, mix_lam: float | None = None,
+                mix_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """words: B×M pseudo labels; memory B×HW×d; pos HW×d → logits of p_j (eq. 3), B×M.
+
+        ``mix_lam`` / ``mix_labels`` (2×B×M): a Mixup batch's label-embedding mixing, see :func:`mix_words`."""
+        masked = self.random_mask(words)
+        if mix_lam is None:
+            tokens = self.embedding(words, masked)  # E_0
+        else:
+            tokens = self.embedding(words, masked, mix_lam, mix_words(words, mix_lam, mix_labels))
+        return self.classifier(self.feature_dropout(self.decoder(tokens, memory, pos)))  # R' = E_D
 
 
 def pseudo_labels(logits: torch.Tensor) -> torch.Tensor:
@@ -73,27 +117,36 @@ def pseudo_labels(logits: torch.Tensor) -> torch.Tensor:
 
 
 class Label2LabelHead(nn.Module):
-    """AQN and IC-MLM on shared image features, trained in one stage with L_aqn + lambda L_mlm (eq. 4)."""
+    """AQN and IC-MLM on shared image features, trained in one stage with L_aqn + lambda L_mlm (eq. 4).
+
+    ``accepts_mix``: the engine may pass a Mixup batch's ``mix_lam`` and ``mix_labels`` to ``forward``."""
 
     prediction_key = "mlm"
+    accepts_mix = True
 
     def __init__(self, dim: int, num_attributes: int, aqn_layers: int = 1, mlm_layers: int = 2,
                  num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
                  mask_strategy: str = "attribute_specific", mlm_weight: float = 1.0,
-                 logit_bn: str = "none", mlm_dropout: float | None = None) -> None:
+                 logit_bn: str = "none", mlm_dropout: float | None = None, aqn_encoder_layers: int = 0,
+                 feature_dropout: float = 0.0, label_embedding_init: str = "scaled") -> None:
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
-        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout)
+        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout,
+                                         aqn_encoder_layers, feature_dropout, label_embedding_init)
         self.mlm = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim,
-                                       dropout if mlm_dropout is None else mlm_dropout, mask_ratio, mask_strategy)
+                                       dropout if mlm_dropout is None else mlm_dropout, mask_ratio, mask_strategy,
+                                       feature_dropout, label_embedding_init)
         self.loss_weights = {"aqn": 1.0, "mlm": mlm_weight}
         # official-code switches: BatchNorm1d on the IC-MLM logits ("mlm") or on both heads' logits
         # ("both"; the pseudo labels are then thresholded after the AQN's BN)
         self.aqn_bn = nn.BatchNorm1d(num_attributes) if logit_bn == "both" else nn.Identity()
         self.mlm_bn = nn.BatchNorm1d(num_attributes) if logit_bn in ("mlm", "both") else nn.Identity()
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, mix_lam: float | None = None,
+                mix_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """features B×d×H×W → {"aqn", "mlm"} logits; ``mix_lam`` None (default) is a plain batch."""
         memory = flatten_features(features)  # shared with the AQN and not detached
         pos = self.pos(features.shape[2], features.shape[3], features.device, features.dtype)
         aqn_logits = self.aqn_bn(self.aqn(memory, pos))
-        return {"aqn": aqn_logits, "mlm": self.mlm_bn(self.mlm(pseudo_labels(aqn_logits), memory, pos))}
+        mlm_logits = self.mlm(pseudo_labels(aqn_logits), memory, pos, mix_lam, mix_labels)
+        return {"aqn": aqn_logits, "mlm": self.mlm_bn(mlm_logits)}

@@ -88,6 +88,31 @@ class PerAttributeLinear(nn.Module):
         return (responses * self.weight).sum(-1) + self.bias
 
 
+EMBEDDING_INITS = ("scaled", "normal")
+
+
+def embedding_table(rows: int, dim: int, init: str = "scaled") -> nn.Parameter:
+    """A learned embedding table (queries, label words, [mask] words), rows×dim.
+
+    ``scaled``: N(0, 1/d), so a token has unit norm in expectation (our default).
+    ``normal``: N(0, 1), what ``nn.Embedding`` gives and what the official code uses. Both draw one
+    ``randn`` of the same shape, so switching the init does not shift the RNG stream of what follows.
+    """
+    if init not in EMBEDDING_INITS:
+        raise ValueError(f"unknown embedding init '{init}'; choose one of {EMBEDDING_INITS}")
+    table = torch.randn(rows, dim)
+    return nn.Parameter(table * dim**-0.5 if init == "scaled" else table)
+
+
+def feature_dropout(p: float) -> nn.Module:
+    """Dropout on the response vectors before the classifiers (the official ``dropout_feas``).
+
+    p = 0 gives an Identity, so the default draws no random numbers and keeps older runs' streams."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"feature dropout must be in [0, 1), got {p}")
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 def flatten_features(features: torch.Tensor) -> torch.Tensor:
     """B×d×H×W → B×HW×d (X' in the paper)."""
     return features.flatten(2).transpose(1, 2)

@@ -29,6 +29,20 @@ class MultiAttributeModel(nn.Module):
             self.projection.eval()
         return self
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """images B×3×H×W → {output name: logits B×M}; ``prediction_key`` names the final one."""
-        return self.head(self.projection(self.backbone(images)))
+    @property
+    def accepts_mix(self) -> bool:
+        """True when the head uses a Mixup batch's labels (label-embedding mixing, official LFWA code)."""
+        return getattr(self.head, "accepts_mix", False)
+
+    def forward(self, images: torch.Tensor, mix_lam: float | None = None,
+                mix_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """images B×3×H×W → {output name: logits B×M}; ``prediction_key`` names the final one.
+
+        ``mix_lam`` and ``mix_labels`` (2×B×M: own labels, Mixup partner's labels) go to a head that
+        ``accepts_mix``; any other head refuses them rather than silently ignoring them."""
+        features = self.projection(self.backbone(images))
+        if mix_lam is None:
+            return self.head(features)
+        if not self.accepts_mix:
+            raise ValueError(f"{type(self.head).__name__} does not take mix_lam/mix_labels (accepts_mix is False)")
+        return self.head(features, mix_lam=mix_lam, mix_labels=mix_labels)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
@@ -31,8 +31,11 @@ def _fc_head(dim: int, num_attributes: int, logit_bn: str = "none", **_: Any) ->
 
 
 def _aqn(dim: int, num_attributes: int, aqn_layers: int = 1, num_heads: int = 4, ffn_dim: int = 2048,
-         dropout: float = 0.1, logit_bn: str = "none", **_: Any) -> nn.Module:
-    return AQNHead(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout, logit_bn=logit_bn)
+         dropout: float = 0.1, logit_bn: str = "none", aqn_encoder_layers: int = 0, feature_dropout: float = 0.0,
+         label_embedding_init: str = "scaled", **_: Any) -> nn.Module:
+    return AQNHead(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout, logit_bn=logit_bn,
+                   aqn_encoder_layers=aqn_encoder_layers, feature_dropout=feature_dropout,
+                   label_embedding_init=label_embedding_init)
 
 
 def _label2label(dim: int, num_attributes: int, **kw: Any) -> nn.Module:
@@ -49,12 +52,15 @@ register_method("icmlm_2stage", icmlm_2stage_head)
 
 def create_model(method: str, backbone: str, num_attributes: int, pretrained: bool = False,
                  projection_dim: int | None = None, freeze_bn: bool = False,
+                 weights: str | Mapping[str, str] = "torchvision_default", drop_path: float = 0.0,
                  **head_kwargs: Any) -> MultiAttributeModel:
     """Build backbone → (projection) → head. Head kwargs a method does not use are ignored,
-    so one config section serves every method. ``freeze_bn`` freezes the backbone's BatchNorm."""
+    so one config section serves every method. ``freeze_bn`` freezes the backbone's BatchNorm;
+    ``weights`` names the pretrained weights' source (used when ``pretrained``); ``drop_path`` is the
+    ResNet stochastic-depth rate of the last block."""
     if method not in _METHODS:
         raise ValueError(f"unknown method '{method}'; available: {', '.join(list_methods())}")
-    body = create_backbone(backbone, pretrained=pretrained)
+    body = create_backbone(backbone, pretrained=pretrained, weights=weights, drop_path=drop_path)
     if freeze_bn:
         freeze_batchnorm(body)
     dim, projection = body.out_channels, None

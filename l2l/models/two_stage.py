@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from l2l.models.aqn import AttributeQueryNetwork
-from l2l.models.label2label import ImageConditionedMLM, LabelWordEmbedding, pseudo_labels
+from l2l.models.label2label import ImageConditionedMLM, LabelWordEmbedding, mix_words, pseudo_labels
 from l2l.models.layers import PerAttributeLinear, SinePositionEmbedding2D, flatten_features
 
 
@@ -35,9 +35,13 @@ class MaskedSentenceMLP(nn.Module):
             width = hidden
         self.mlp = nn.Sequential(*layers, nn.Linear(width, num_attributes))
 
-    def forward(self, words: torch.Tensor) -> torch.Tensor:
+    def forward(self, words: torch.Tensor, mix_lam: float | None = None,
+                mix_labels: torch.Tensor | None = None) -> torch.Tensor:
         masked = _random_mask(words, self.mask_ratio, self.training)
-        x = torch.cat([(words * ~masked).float(), masked.float()], dim=-1)
+        values = words.float()
+        if mix_lam is not None:  # the MLP's "embedding" of a word is its value: mix the values
+            values = mix_lam * values + (1 - mix_lam) * mix_words(words, mix_lam, mix_labels).float()
+        x = torch.cat([values * ~masked, masked.float()], dim=-1)
         return self.mlp(x)
 
 
@@ -46,17 +50,19 @@ class MaskedSentenceEncoder(nn.Module):
 
     def __init__(self, dim: int, num_attributes: int, num_layers: int = 2, num_heads: int = 4,
                  ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
-                 mask_strategy: str = "attribute_specific") -> None:
+                 mask_strategy: str = "attribute_specific", embedding_init: str = "scaled") -> None:
         super().__init__()
         self.mask_ratio = mask_ratio
-        self.embedding = LabelWordEmbedding(num_attributes, dim, mask_strategy)
+        self.embedding = LabelWordEmbedding(num_attributes, dim, mask_strategy, embedding_init)
         layer = nn.TransformerEncoderLayer(dim, num_heads, ffn_dim, dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
         self.classifier = PerAttributeLinear(num_attributes, dim)
 
-    def forward(self, words: torch.Tensor) -> torch.Tensor:
-        tokens = self.embedding(words, _random_mask(words, self.mask_ratio, self.training))
+    def forward(self, words: torch.Tensor, mix_lam: float | None = None,
+                mix_labels: torch.Tensor | None = None) -> torch.Tensor:
+        second = None if mix_lam is None else mix_words(words, mix_lam, mix_labels)
+        tokens = self.embedding(words, _random_mask(words, self.mask_ratio, self.training), mix_lam, second)
         return self.classifier(self.encoder(tokens))
 
 
@@ -70,14 +76,17 @@ class TwoStageHead(nn.Module):
     """Frozen AQN (same parameter names as :class:`AQNHead`, so its state loads as is) + a refiner."""
 
     prediction_key = "mlm"
+    accepts_mix = True  # a Mixup batch's mix_lam / mix_labels reach the refiner's word embeddings
     freezes_backbone = True
     frozen_prefixes = ("backbone.", "projection.", "head.pos.", "head.aqn.")
 
     def __init__(self, dim: int, num_attributes: int, refiner: nn.Module, image_conditioned: bool,
-                 aqn_layers: int = 1, num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1) -> None:
+                 aqn_layers: int = 1, num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1,
+                 aqn_encoder_layers: int = 0) -> None:
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
-        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout)
+        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout,
+                                         aqn_encoder_layers)
         self.refiner, self.image_conditioned = refiner, image_conditioned
         self.loss_weights = {"mlm": 1.0}  # the AQN is not trained again
         self.aqn.requires_grad_(False)
@@ -87,35 +96,45 @@ class TwoStageHead(nn.Module):
         self.aqn.eval()  # frozen: no dropout, pseudo labels as at stage-one inference
         return self
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, mix_lam: float | None = None,
+                mix_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         memory = flatten_features(features)
         pos = self.pos(features.shape[2], features.shape[3], features.device, features.dtype)
         aqn_logits = self.aqn(memory, pos)
         words = pseudo_labels(aqn_logits)
-        refined = self.refiner(words, memory.detach(), pos) if self.image_conditioned else self.refiner(words)
+        if self.image_conditioned:
+            refined = self.refiner(words, memory.detach(), pos, mix_lam, mix_labels)
+        else:
+            refined = self.refiner(words, mix_lam, mix_labels)
         return {"aqn": aqn_logits, "mlm": refined}
 
 
 def mlm_mlp_head(dim: int, num_attributes: int, mlm_layers: int = 2, ffn_dim: int = 2048, dropout: float = 0.1,
-                 mask_ratio: float = 0.1, aqn_layers: int = 1, num_heads: int = 4, **_: object) -> TwoStageHead:
+                 mask_ratio: float = 0.1, aqn_layers: int = 1, num_heads: int = 4, aqn_encoder_layers: int = 0,
+                 **_: object) -> TwoStageHead:
     refiner = MaskedSentenceMLP(num_attributes, ffn_dim, mlm_layers, dropout, mask_ratio)
-    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout)
+    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout,
+                        aqn_encoder_layers)
 
 
 def mlm_encoder_head(dim: int, num_attributes: int, mlm_layers: int = 2, num_heads: int = 4, ffn_dim: int = 2048,
                      dropout: float = 0.1, mask_ratio: float = 0.1, mask_strategy: str = "attribute_specific",
-                     aqn_layers: int = 1, **_: object) -> TwoStageHead:
+                     aqn_layers: int = 1, aqn_encoder_layers: int = 0, label_embedding_init: str = "scaled",
+                     **_: object) -> TwoStageHead:
     refiner = MaskedSentenceEncoder(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout, mask_ratio,
-                                    mask_strategy)
-    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout)
+                                    mask_strategy, label_embedding_init)
+    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout,
+                        aqn_encoder_layers)
 
 
 def icmlm_2stage_head(dim: int, num_attributes: int, mlm_layers: int = 2, num_heads: int = 4, ffn_dim: int = 2048,
                       dropout: float = 0.1, mask_ratio: float = 0.1, mask_strategy: str = "attribute_specific",
-                      aqn_layers: int = 1, **_: object) -> TwoStageHead:
+                      aqn_layers: int = 1, aqn_encoder_layers: int = 0, feature_dropout: float = 0.0,
+                      label_embedding_init: str = "scaled", **_: object) -> TwoStageHead:
     refiner = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout, mask_ratio,
-                                  mask_strategy)
-    return TwoStageHead(dim, num_attributes, refiner, True, aqn_layers, num_heads, ffn_dim, dropout)
+                                  mask_strategy, feature_dropout, label_embedding_init)
+    return TwoStageHead(dim, num_attributes, refiner, True, aqn_layers, num_heads, ffn_dim, dropout,
+                        aqn_encoder_layers)
 
 
 def init_from_stage_one(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:

@@ -52,10 +52,12 @@ class Run:
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``overrides`` applied key by key (nested mappings merged, everything else replaced)."""
+    """``base`` with ``overrides`` applied key by key (nested mappings merged, everything else replaced;
+    a mapping replaces a scalar, e.g. ``model.weights: {resnet50: timm}`` over ``torchvision_default``)."""
     out = dict(base)
     for key, value in overrides.items():
-        out[key] = merge(out.get(key, {}) or {}, value) if isinstance(value, Mapping) else value
+        old = out.get(key)
+        out[key] = merge(old if isinstance(old, Mapping) else {}, value) if isinstance(value, Mapping) else value
     return out
 
 

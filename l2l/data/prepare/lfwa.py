@@ -9,6 +9,10 @@ source folder or to its ``lfw/`` (or ``images/``) subfolder. The attribute names
 40 CelebA/LFWA names below unless the list file starts with a header line naming 40 attributes
 (a first line holding only the image count, as in CelebA-style files, is skipped).
 No validation split is defined: a seeded ``val_fraction`` of train becomes ``val`` in labels.csv.
+
+The official code's layout is accepted as it is: ``train_lfwa.txt``, ``val_lfwa.txt`` and ``lfw/``
+(``Face_Attribute/README.md``). Despite its name, ``val_lfwa.txt`` holds the 6,880 TEST images (the
+official code evaluates and selects its epoch on it), so it becomes the ``test`` split here.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ ATTRIBUTES = [
     "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
 ]
 OFFICIAL = {"train+val": 6263, "test": 6880}
-LIST_NAMES = {"train": ["train.txt", "lfwa_train.txt", "anno/train.txt", "train_list.txt"],
-              "test": ["test.txt", "lfwa_test.txt", "anno/test.txt", "test_list.txt"]}
+LIST_NAMES = {"train": ["train.txt", "lfwa_train.txt", "anno/train.txt", "train_list.txt", "train_lfwa.txt"],
+              "test": ["test.txt", "lfwa_test.txt", "anno/test.txt", "test_list.txt", "val_lfwa.txt"]}
 IMAGE_ROOTS = (".", "lfw", "images", "lfw-deepfunneled", "lfw_cropped")
 CONTENTS = ("train.txt and test.txt (one line per image: relative/image/path followed by 40 values ±1 or 0/1) "
-            "and the LFW images at the paths those lists give (relative to the folder or to its lfw/ subfolder)")
+            "and the LFW images at the paths those lists give (relative to the folder or to its lfw/ subfolder); "
+            "the official code's train_lfwa.txt and val_lfwa.txt (its test split) with lfw/ work as they are")
 INSTRUCTIONS = (
     "LFWA labels are distributed by the CelebA/LFWA authors through Google Drive / Baidu Pan "
     "(https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html, 'LFWA Dataset' link), which needs a browser; "
