@@ -40,6 +40,6 @@ rule aggregate:
     log:
         f"{LOGS}/aggregate.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l aggregate --metrics {input:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

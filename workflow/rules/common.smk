@@ -27,6 +27,8 @@ TRACKING_MARKER = f"{EXP_DIR}/mlflow_experiment.json"
 TABLE_DIR = f"{EXP_DIR}/tables/{{suite}}/{{table}}"
 ATTENTION_PNG = f"{EXP_DIR}/tables/{{suite}}/attention/attention_{{split}}{{sample}}_layer{{layer}}_head{{head}}.png"
 MACS_JSON = f"{EXP_DIR}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.json"
+# `--sdm conda`: every job runs in the named env that environment.yml creates (not a per-rule copy)
+CONDA_ENV = "l2l"
 PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
 PLAN = Planner(config, RUN_DIR.format, DATASET_DIR.format)
 TABLES = TablePlanner(PLAN)

@@ -17,7 +17,7 @@ rule generate_embedded:
     log:
         f"{RESULTS}/datasets/logs/{{dataset}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l generate --out {params.out:q} {params.args:q} > {log:q} 2>&1"
 
@@ -38,7 +38,7 @@ rule download_dataset:
     log:
         f"{DOWNLOADS}/logs/{{dataset}}/{{file}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l download {params.args:q} --out {output:q} > {log:q} 2>&1"
 
@@ -60,7 +60,7 @@ rule prepare_dataset:
     log:
         f"{RESULTS}/datasets/logs/{{dataset}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l prepare {params.args:q} --source {params.source:q} --out {params.out:q} > {log:q} 2>&1 "
         "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
@@ -80,7 +80,7 @@ rule cache_dataset:
     log:
         f"{RESULTS}/datasets/logs/{{dataset}}_cache_{{split}}_{{height}}x{{width}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l cache --data {params.root:q} --split {wildcards.split:q} "
         "--image-size {wildcards.height:q} {wildcards.width:q} > {log:q} 2>&1"

@@ -34,7 +34,7 @@ rule table:
     log:
         f"{LOGS}/tables/{{suite}}/{{table}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l table --plan-json {params.plan:q} --paper {input.paper:q} --macs {input.macs:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
@@ -50,7 +50,7 @@ rule macs:
     log:
         f"{LOGS}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l macs --config-json {params.cfg:q} --out {output:q} > {log:q} 2>&1"
 
@@ -66,7 +66,7 @@ rule attention_map:
     log:
         f"{LOGS}/attention/{{suite}}/{{split}}{{sample}}_layer{{layer}}_head{{head}}.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l attention --run {params.run:q} --split {wildcards.split:q} --samples {wildcards.sample:q} "
         "--layer {wildcards.layer:q} --head {wildcards.head:q} --out-dir {params.out_dir:q} --log-mlflow > {log:q} 2>&1"

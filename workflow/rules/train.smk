@@ -15,7 +15,7 @@ rule init_tracking:
     log:
         f"{LOGS}/init_tracking.log",
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     shell:
         "l2l init-tracking --uri {params.uri:q} --experiment {params.experiment:q} --out {output:q} > {log:q} 2>&1"
 
@@ -43,7 +43,7 @@ rule train:
         runtime=config["resources"]["runtime"],
         gpu=train_gpus(),
     conda:
-        "../../environment.yml"
+        CONDA_ENV
     # Every value quoted ({x:q}). Snakemake deletes {log} before a job starts, so {log} is a link to the
     # run folder's train.log, which every attempt appends to (after a marker line): a resumed job's log
     # keeps the killed attempt's lines.
