@@ -269,6 +269,24 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(summary.to_string(index=False))
 
 
+def cmd_reproduction(args: argparse.Namespace) -> None:
+    from l2l.reproduction import table_names, write_summary
+
+    cells = write_summary(table_names(args.tables), args.out_dir, args.suite, args.protocol or "")
+    print(f"reproduction summary of {len(args.tables)} table(s), {len(cells)} cell(s) → {args.out_dir}")
+
+
+def _add_reproduction(sub) -> None:
+    r = sub.add_parser("reproduction", help="the Reproduction summary: which paper numbers a suite reproduced",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "snakemake --cores 8 ablations   # the rule `reproduction_summary` calls it per suite"))
+    r.add_argument("--tables", nargs="+", required=True, help="table.csv of every table (…/<table>/table.csv)")
+    r.add_argument("--suite", required=True, help="suite name (printed in the summary)")
+    r.add_argument("--protocol", help="protocol of the suite's runs (printed in the summary)")
+    r.add_argument("--out-dir", required=True, help="folder for reproduction_summary.{md,html,csv}")
+    r.set_defaults(func=cmd_reproduction)
+
+
 def cmd_attention(args: argparse.Namespace) -> None:
     from l2l.attention import write_attention
 
@@ -405,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_parsers(sub)
     add_predict(sub)
     add_cache_parser(sub)
-    for add in (_add_macs, _add_table, _add_attention):
+    for add in (_add_macs, _add_table, _add_reproduction, _add_attention):
         add(sub)
     return p
 

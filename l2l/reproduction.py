@@ -127,11 +127,29 @@ def to_markdown(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(tables: Mapping[str, str | Path], out_md: str | Path, out_csv: str | Path, suite: str,
+def to_html(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol: str = "") -> str:
+    """The same page for the Snakemake report (which shows HTML inline, markdown only as a download)."""
+    import html
+
+    intro = html.escape(to_markdown(cells, checks, suite, protocol).splitlines()[2])
+    shown = cells.assign(inside_2std=cells["inside_2std"].map(_yes) if len(cells) else [])
+    checks_shown = checks.assign(holds=checks["holds"].map(_yes)) if len(checks) else checks
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>Reproduction summary</title></head><body>"
+            f"<h1>Reproduction summary</h1><p>{intro}</p><h2>Cells</h2>"
+            + shown.to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}", escape=True)
+            + "<h2>Does the paper's ordering hold?</h2>"
+            + checks_shown.to_html(index=False, na_rep="—", escape=True) + "</body></html>\n")
+
+
+def write_summary(tables: Mapping[str, str | Path], out_dir: str | Path, suite: str,
                   protocol: str = "") -> pd.DataFrame:
+    """reproduction_summary.md / .html / .csv (cells) and reproduction_checks.csv in ``out_dir``."""
+    out_dir = Path(out_dir)
     cells, checks = summarize(tables)
-    write_text(out_md, to_markdown(cells, checks, suite, protocol))
-    atomic_write(Path(out_csv), lambda p: cells.to_csv(p, index=False))
+    write_text(out_dir / "reproduction_summary.md", to_markdown(cells, checks, suite, protocol))
+    write_text(out_dir / "reproduction_summary.html", to_html(cells, checks, suite, protocol))
+    atomic_write(out_dir / "reproduction_summary.csv", lambda p: cells.to_csv(p, index=False))
+    atomic_write(out_dir / "reproduction_checks.csv", lambda p: checks.to_csv(p, index=False))
     return cells
 
 

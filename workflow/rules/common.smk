@@ -130,18 +130,20 @@ def attention_inputs(wildcards):
     return {"model": f"{run}/model.pt", "metrics": f"{run}/metrics.json"}
 
 
+def suite_tables(suite, name="table.md"):
+    """<name> of every table of the suite (each planned now: a bad one fails early)."""
+    return [f"{EXP_DIR}/tables/{suite}/{t}/{name}" for t in TABLES.tables(suite) if TABLES.plan(suite, t)]
+
+
 def suite_targets(suite):
-    """table.md of every table of the suite (planned now: a bad one fails early), and its attention maps."""
-    tables = [f"{EXP_DIR}/tables/{suite}/{t}/table.md" for t in TABLES.tables(suite) if TABLES.plan(suite, t)]
-    return tables + [ATTENTION_PNG.format(suite=suite, **m) for m in TABLES.attention_maps(suite)]
+    """Every table of the suite, its reproduction summary and its attention maps."""
+    return (suite_tables(suite) + [f"{EXP_DIR}/tables/{suite}/reproduction_summary.html"]
+            + [ATTENTION_PNG.format(suite=suite, **m) for m in TABLES.attention_maps(suite)])
 
 
-def paper_targets(wildcards):
-    return suite_targets("paper")
-
-
-def ablation_targets(wildcards):
-    return suite_targets("ablations")
+paper_targets, ablation_targets = (lambda w: suite_targets("paper")), (lambda w: suite_targets("ablations"))
+reproduction_inputs = lambda w: suite_tables(w.suite, "table.csv")
+suite_protocol = lambda w: PLAN.protocol(w.suite)
 
 
 def table_target_function(table):

@@ -5,6 +5,7 @@
 
 localrules:
     table,
+    reproduction_summary,
     macs,
     attention_map,
     paper,
@@ -37,6 +38,31 @@ rule table:
         CONDA_ENV
     shell:
         "l2l table --plan-json {params.plan:q} --paper {input.paper:q} --macs {input.macs:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule reproduction_summary:
+    input:
+        tables=reproduction_inputs,
+    output:
+        md=f"{EXP_DIR}/tables/{{suite}}/reproduction_summary.md",
+        csv=f"{EXP_DIR}/tables/{{suite}}/reproduction_summary.csv",
+        checks=f"{EXP_DIR}/tables/{{suite}}/reproduction_checks.csv",
+        html=report(
+            f"{EXP_DIR}/tables/{{suite}}/reproduction_summary.html",
+            caption="../report/reproduction.rst",
+            category="Reproduction summary",
+            labels={"suite": "{suite}"},
+        ),
+    params:
+        out_dir=output_dir,
+        protocol=suite_protocol,
+    log:
+        f"{LOGS}/tables/{{suite}}/reproduction_summary.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "l2l reproduction --tables {input.tables:q} --suite {wildcards.suite:q} --protocol {params.protocol:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
