@@ -44,6 +44,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from l2l.config import resolve, with_overrides
     from l2l.engine import train
+    from l2l.gpu_lease import lease_for_run
 
     if args.config_json:
         data = json.loads(args.config_json)
@@ -52,7 +53,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         data = {}
     cfg = with_overrides(resolve(data), args.set or [])
-    train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    with lease_for_run(cfg.train.device, args.runs_per_gpu, owner=args.out, log=log):  # held while it trains
+        train(cfg, args.out, tags=_kv(args.tag), log=log, progress=sys.stderr.isatty())
 
 
 def _read_config(path: str) -> dict:
@@ -327,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.mask_ratio=0.2")
     t.add_argument("--tag", action="append", metavar="KEY=VALUE", help="extra MLflow tag (e.g. wildcards)")
     t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
+                   help="train.device auto/cuda on a machine with GPUs: lease one of K slots of the least-loaded "
+                        "GPU, waiting while all are taken (resources.runs_per_gpu; default 1; see l2l/gpu_lease.py)")
     t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("init-tracking", help="create the MLflow store and experiment once, before parallel jobs",

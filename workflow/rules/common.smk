@@ -7,6 +7,7 @@ from argparse import Namespace
 from snakemake.utils import validate
 
 from l2l.config import METHODS, TWO_STAGE_METHODS
+from l2l.gpu_lease import gpus_per_job
 from l2l.variants import nested, parse_variant, stage_one_variant, variant_name
 
 
@@ -138,7 +139,7 @@ def embedded_args(wildcards):
 
 
 def train_gpus():
-    return 1 if config["train"].get("device", "cpu").startswith("cuda") else 0
+    return gpus_per_job(config["train"].get("device", "auto"))  # l2l/gpu_lease.py: 1 unless device is cpu
 
 
 # ---- real datasets (download + prepare) ----

@@ -34,6 +34,7 @@ rule train:
         run_dir=output_dir,
         cfg=run_config_arg,
         tags=run_tags_arg,
+        runs_per_gpu=config["resources"]["runs_per_gpu"],
     log:
         f"{LOGS}/train/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/seed{{seed}}.log",
     threads: config["resources"]["threads"]
@@ -45,4 +46,4 @@ rule train:
         "../../environment.yml"
     shell:
         "l2l train --config-json {params.cfg} --set train.threads={threads} {params.tags} "
-        "--out {params.run_dir} > {log} 2>&1"
+        "--runs-per-gpu {params.runs_per_gpu:q} --out {params.run_dir} > {log} 2>&1"
