@@ -53,3 +53,18 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     assert overlapping, spans  # two jobs did run at once (--cores 2), else this test would show nothing
     assert all(a[2] != b[2] for a, b in overlapping), spans  # ... and never on the same device
     assert {s[2] for s in spans} == {"0", "1"}
+
+
+def test_dry_run_of_table9_keeps_device_auto(tmp_path):
+    """`snakemake -n -p table9` on a machine without a GPU: every PA-100K run config says auto (the job
+    picks CUDA where it runs), each train job asks for one gpu unit, and runs_per_gpu reaches it."""
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+                          str(tmp_path), "-n", "-p", "table9"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = [j for j in res.stdout.split("rule ") if j.startswith("train:")]
+    assert len(jobs) == 9  # FC Head, AQN, Label2Label x 3 seeds
+    for job in jobs:
+        cfg = json.loads(job.split("--config-json '")[1].split("' --set")[0])
+        assert cfg["data"]["path"].endswith("/pa100k") and cfg["train"]["device"] == "auto"
+        assert "gpu=1" in job.split("resources:")[1].splitlines()[0]
+        assert "--runs-per-gpu 1 --out" in job
