@@ -197,7 +197,7 @@ def _lease_ids(device: str) -> tuple[list[str], bool, str]:
     if fake is not None:
         return fake, True, ""
     ids = cuda_gpu_ids()
-    return ids, False, "" if ids else "no CUDA GPU visible: no lease"
+    return ids, False, "" if ids else f"train.device {device}: no CUDA GPU visible (so no GPU lease)"
 
 
 @contextlib.contextmanager

@@ -143,7 +143,7 @@ def test_no_gpu_no_lease_and_auto_is_the_cpu(monkeypatch):
     said = []
     with lease_for_run("auto", 1, log=said.append) as lease:
         assert lease is None
-    assert said == ["no CUDA GPU visible: no lease"]
+    assert said == ["train.device auto: no CUDA GPU visible (so no GPU lease)"]
     assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(UserError, match="train.device is 'cuda' but torch sees no CUDA GPU"):
         resolve_device("cuda")

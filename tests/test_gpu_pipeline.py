@@ -23,9 +23,9 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = {"experiment": "gpus", "results_dir": str(tmp_path / "results"),
            "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-           "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 192, "n_val": 32, "n_test": 32}}},
+           "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 256, "n_val": 32, "n_test": 32}}},
            "dataset": "tiny", "methods": ["fc_head"], "seeds": [0, 1, 2, 3],
-           "model": {"ffn_dim": 32}, "train": {"epochs": 3, "batch_size": 32}}  # train.device: the default, auto
+           "model": {"ffn_dim": 32}, "train": {"epochs": 4, "batch_size": 32}}  # train.device: the default, auto
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     env = {"L2L_FAKE_GPUS": "2", "L2L_GPU_LEASE_DIR": str(tmp_path / "leases"), "SLURM_JOB_ID": ""}
     for key, value in env.items():
@@ -55,11 +55,17 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     assert {s[2] for s in spans} == {"0", "1"}
 
 
-def test_dry_run_of_table9_keeps_device_auto(tmp_path):
+@pytest.mark.parametrize("runs_per_gpu", [None, 2])
+def test_dry_run_of_table9_keeps_device_auto(tmp_path, runs_per_gpu):
     """`snakemake -n -p table9` on a machine without a GPU: every PA-100K run config says auto (the job
-    picks CUDA where it runs), each train job asks for one gpu unit, and runs_per_gpu reaches it."""
+    picks CUDA where it runs), each train job asks for one gpu unit, and resources.runs_per_gpu (default 1)
+    reaches it."""
+    extra = []
+    if runs_per_gpu:
+        (tmp_path / "k.yaml").write_text(yaml.safe_dump({"resources": {"runs_per_gpu": runs_per_gpu}}))
+        extra = ["--configfile", str(tmp_path / "k.yaml")]
     res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-                          str(tmp_path), "-n", "-p", "table9"], capture_output=True, text=True, timeout=300)
+                          str(tmp_path), *extra, "-n", "-p", "table9"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = [j for j in res.stdout.split("rule ") if j.startswith("train:")]
     assert len(jobs) == 9  # FC Head, AQN, Label2Label x 3 seeds
@@ -67,4 +73,4 @@ def test_dry_run_of_table9_keeps_device_auto(tmp_path):
         cfg = json.loads(job.split("--config-json '")[1].split("' --set")[0])
         assert cfg["data"]["path"].endswith("/pa100k") and cfg["train"]["device"] == "auto"
         assert "gpu=1" in job.split("resources:")[1].splitlines()[0]
-        assert "--runs-per-gpu 1 --out" in job
+        assert f"--runs-per-gpu {runs_per_gpu or 1} --out" in job
