@@ -57,8 +57,8 @@ class Lease:
     fd: int
 
     def record(self) -> dict[str, str]:
-        """What the run folder and MLflow keep about the lease."""
-        return {"gpu_lease": self.gpu_id, "gpu_lease_slot": f"{self.slot}/{self.runs_per_gpu}",
+        """What the run folder and MLflow keep about the lease (the slot counted from 1, as in the log)."""
+        return {"gpu_lease": self.gpu_id, "gpu_lease_slot": f"{self.slot + 1}/{self.runs_per_gpu}",
                 **({"gpu_fake": "true"} if self.fake else {})}
 
     def release(self) -> None:

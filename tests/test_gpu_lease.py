@@ -51,7 +51,7 @@ def test_runs_per_gpu_spreads_over_cards_then_fills_them(tmp_path):
         leases[1].release()  # card 1 has one run now, card 0 two: the next job goes to card 1
         nxt = try_acquire(["0", "1"], 2, tmp_path)
         assert (nxt.gpu_id, nxt.slot) == ("1", 0)
-        assert nxt.record() == {"gpu_lease": "1", "gpu_lease_slot": "0/2"}
+        assert nxt.record() == {"gpu_lease": "1", "gpu_lease_slot": "1/2"}
         nxt.release()
     finally:
         _release(leases)
@@ -114,7 +114,7 @@ def test_fake_gpus_lease_a_device_and_train_on_the_cpu(tmp_path, monkeypatch):
         assert gpu_lease.active() is second
         assert resolve_device("auto") == torch.device("cpu")  # fake mode never touches CUDA
         assert device_record(torch.device("cpu")) == {"device_used": "cpu", "gpu_lease": "1",
-                                                      "gpu_lease_slot": "0/1", "gpu_fake": "true"}
+                                                      "gpu_lease_slot": "1/1", "gpu_fake": "true"}
     assert gpu_lease.active() is None
     assert "GPU lease: device 0 slot 1/1 of 2 device(s)" in said[0] and "FAKE GPU" in said[0]
     assert try_acquire(["0", "1"], 1, tmp_path).gpu_id == "0"  # both released on leaving the blocks

@@ -41,7 +41,7 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     for path in runs:
         metrics = json.loads(path.read_text())
         assert metrics["device_used"] == "cpu" and metrics["gpu_fake"] == "true"
-        assert metrics["gpu_lease"] in ("0", "1") and metrics["gpu_lease_slot"] == "0/1"
+        assert metrics["gpu_lease"] in ("0", "1") and metrics["gpu_lease_slot"] == "1/1"
         assert yaml.safe_load((path.parent / "config.yaml").read_text())["train"]["device"] == "auto"
     for log in (tmp_path / "results" / "gpus" / "logs" / "train").rglob("*.log"):
         assert "GPU lease: device " in log.read_text() and "of 2 device(s)" in log.read_text()
