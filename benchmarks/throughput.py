@@ -17,6 +17,12 @@ processes on a shared machine hits both alike; warm-up steps are excluded; the m
 repeats is reported. Also: the per-job overhead (process start + imports + MLflow run set-up),
 the epoch time of the embedded dataset with and without the image cache, and a projection of
 the paper grid (benchmarks/paper_grid.py) from the measured rates.
+
+``--packing 1 2 4`` measures instead the aggregate training img/s of k fast-path runs sharing the
+device, each in its own process (benchmarks/packing.py; what ``resources.runs_per_gpu`` buys):
+
+    python -m benchmarks.throughput --packing 1 2 4 --device cpu --configs small_cnn:32:16 \
+        --methods label2label --out results/benchmarks/packing_cpu.json
 """
 
 from __future__ import annotations
@@ -464,6 +470,37 @@ def reproject(path: Path) -> dict[str, Any]:
     return result
 
 
+def packing_main(args: argparse.Namespace) -> dict[str, Any]:
+    """--packing: for every config x method, k = args.packing concurrent runs; JSON + markdown table."""
+    from benchmarks import packing
+
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {"machine": machine(torch.device(args.device)), "args": vars(args), "packing": []}
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = Path(args.data_dir or tmp)
+        for text in args.configs:
+            backbone, size, batch, _, steps = parse_config(text)
+            data = make_jpeg_dataset(data_root / f"jpeg_{size[0]}x{size[1]}_{args.n_images}", args.n_images, size)
+            build_cache(data, "train", size)
+            for method in args.methods:
+                spec = {"device": args.device, "data": str(data.root), "method": method, "backbone": backbone,
+                        "image_size": list(size), "batch": batch, "ffn_dim": args.ffn_dim, "amp": not args.no_amp,
+                        "threads": args.threads, "warmup": args.warmup, "steps_per_check": steps or 1,
+                        "seconds": args.packing_seconds}
+                result["packing"].append(packing.measure(spec, args.packing, args.repeats))
+                write_json(out, {**result, "partial": True})
+    result["wall_s"] = time.perf_counter() - t_start
+    m = result["machine"]
+    text = "\n\n".join([f"# Packing: k concurrent runs on one device ({m.get('gpu', m['cpu'])}, {m['device']}, "
+                         f"torch {m['torch']}, {m['cores']} cores)"] + [packing.table(p) for p in result["packing"]]) + "\n"
+    print(text)
+    write_json(out, result)
+    write_text(out.with_suffix(".md"), text)
+    print(f"wrote {out} and {out.with_suffix('.md')} in {result['wall_s']:.0f} s")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -484,6 +521,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-epoch", action="store_true", help="skip the embedded-dataset epoch with/without cache")
     p.add_argument("--data-dir", help="where to keep generated JPEG datasets (default: a temp dir)")
+    p.add_argument("--packing", type=int, nargs="+", metavar="K",
+                   help="measure only packing: aggregate train img/s of K concurrent runs (processes) on the device")
+    p.add_argument("--packing-seconds", type=float, default=20.0, help="timed window of each packing round")
     p.add_argument("--out", default="results/benchmarks/throughput.json")
     p.add_argument("--reproject", metavar="JSON",
                    help="measure nothing: recompute the projection and table of a saved result in place "
@@ -492,6 +532,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.reproject:
         return reproject(Path(args.reproject))
 
+    if args.packing:
+        return packing_main(args)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     t_start = time.perf_counter()

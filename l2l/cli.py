@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from l2l import __version__
 from l2l.errors import Preempted, UserError
+from l2l.logs import job_logger
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +39,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     generate(args.out, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
              image_size=args.image_size, seed=args.seed, progress=sys.stderr.isatty(),
-             log=lambda msg: print(msg, flush=True))
+             log=job_logger(args.command))
     print(f"embedded dataset written to {args.out}")
 
 
@@ -62,8 +63,11 @@ def _run_config(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> None:
     cfg = _run_config(args)  # a bad config fails before torch is imported
     from l2l.engine import train
+    from l2l.gpu_lease import lease_for_run
 
-    train(cfg, args.out, tags=_kv(args.tag), log=lambda msg: print(msg, flush=True), progress=sys.stderr.isatty())
+    log = job_logger("train")
+    with lease_for_run(cfg.train.device, args.runs_per_gpu, owner=args.out, log=log):  # held while it trains
+        train(cfg, args.out, tags=_kv(args.tag), log=log, progress=sys.stderr.isatty())
 
 
 def cmd_resolve(args: argparse.Namespace) -> None:
@@ -121,13 +125,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
             check_decode=args.check_images == "decode", val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, train_size=args.train_size, csv_file=args.csv_file,
             image_column=args.image_column, split_column=args.split_column, name=args.name,
-            log=lambda msg: print(msg, flush=True))
+            log=job_logger(args.command))
 
 
 def cmd_download(args: argparse.Namespace) -> None:
     from l2l.data.prepare.download import download
 
-    download(args.url, args.out, sha256=args.sha256, retries=args.retries, log=lambda msg: print(msg, flush=True))
+    download(args.url, args.out, sha256=args.sha256, retries=args.retries, log=job_logger(args.command))
 
 
 def _add_data_parsers(sub) -> None:
@@ -388,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.mask_ratio=0.2")
     t.add_argument("--tag", action="append", metavar="KEY=VALUE", help="extra MLflow tag (e.g. wildcards)")
     t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
+                   help="train.device auto/cuda on a machine with GPUs: lease one of K slots of the least-loaded "
+                        "GPU, waiting while all are taken (resources.runs_per_gpu; default 1; see l2l/gpu_lease.py)")
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("resolve", help="print the resolved run config of one grid point (JSON), as Snakemake plans it",

@@ -65,7 +65,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # Mixup Beta(alpha, alpha); 0 = off
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
-    device: str = "cpu"
+    device: str = "auto"  # auto: CUDA when present, else CPU (l2l.devices); the word auto stays in the config
     threads: int = 1
     num_workers: int = 0
     # speed switches (docs/performance.md); they change numbers at most by float tolerance / RNG stream

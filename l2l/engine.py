@@ -47,6 +47,7 @@ from l2l.data.batched import CachedBatches
 from l2l.data.cache import load_cache
 from l2l.data.loader import AttributeImageDataset
 from l2l.data.mixup import mixup
+from l2l.devices import device_record, resolve_device
 from l2l.errors import Preempted, UserError
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
@@ -293,18 +294,6 @@ def _state(model, optimizer, scheduler, epoch, history, best, run_id, fingerprin
             "history": history, "best": best, "run_id": run_id, "fingerprint": fingerprint}
 
 
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise UserError(f"train.device '{name}' is not a torch device ({e}); use cpu, cuda or cuda:<index>") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device is '{name}' but torch sees no CUDA GPU here (CUDA_VISIBLE_DEVICES="
-                        f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); run where a GPU is allocated "
-                        f"(the SLURM profile asks for one) or set train.device=cpu")
-    return device
-
-
 def _scheduler_tags() -> dict[str, str]:
     """SLURM job id and host, so an MLflow run points back to the cluster job (and its log) that ran it."""
     if not os.environ.get("SLURM_JOB_ID"):
@@ -363,7 +352,7 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.train.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    device = _device(cfg.train.device)
+    device = resolve_device(cfg.train.device)  # auto: CUDA if present; the leased GPU if any (l2l.devices)
     data = load_prepared(cfg.data.path)
     job = _scheduler_job()
     if job:
@@ -426,12 +415,12 @@ def train(cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = 
                 "method": cfg.method, "backbone": cfg.backbone, "seed": str(cfg.seed),
                 "git_commit": git_commit(), "config_fingerprint": fingerprint, "selection": cfg.train.selection,
                 **({"leaky_selection": "true"} if cfg.train.selection == "best_test" else {}),
-                **_scheduler_tags(), **cfg.tracking.tags, **(tags or {})}
+                **_scheduler_tags(), **device_record(device), **cfg.tracking.tags, **(tags or {})}
     run_name = tags.get("run_name") if tags and "run_name" in tags else \
         f"{data.name}/{cfg.method}/{cfg.backbone}/seed{cfg.seed}"
     tracker = Tracker.start(uri, cfg.tracking.experiment, run_name, run_tags, cfg.flat_params(), run_id=run_id)
     if ckpt:
-        tracker.set_tags(_scheduler_tags())  # the job that finishes the run, not the first one
+        tracker.set_tags({**_scheduler_tags(), **device_record(device)})  # the job that finishes the run
         _relog_missing_epochs(tracker, history)
     else:  # the run id is on disk before any work, so even a kill in epoch 1 resumes in this MLflow run
         try:
@@ -512,7 +501,7 @@ def _finish(cfg: RunConfig, model, best, eval_loaders, device, data, history, tr
         "selection_value": best["value"], "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,
         "num_parameters": sum(p.numel() for p in model.parameters()), "train_seconds": time.time() - t0,
         "config_fingerprint": fingerprint, "dataset_sha256": data.meta.get("labels_sha256", ""),
-        "attributes": data.attributes,
+        "attributes": data.attributes, **device_record(device),
     }
     pd_history = pd.DataFrame(history)
     atomic_write(out_dir / "history.csv", lambda p: pd_history.to_csv(p, index=False))

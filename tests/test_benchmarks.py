@@ -66,3 +66,19 @@ def test_missing_mlflow_keeps_the_measured_rows(tmp_path: Path, monkeypatch: pyt
     saved = json.loads(out.read_text())
     assert len(saved["rows"]) == 1 and "partial" not in saved and "overhead" not in saved
     assert "Per-job overhead not measured (ModuleNotFoundError" in out.with_suffix(".md").read_text()
+
+
+def test_packing_mode_runs_k_processes_and_writes_its_table(tmp_path: Path) -> None:
+    """--packing: k = 1 and 2 real worker processes on the CPU; the JSON and the table say what was run."""
+    out = tmp_path / "packing.json"
+    result = throughput.main(["--packing", "1", "2", "--device", "cpu", "--configs", "small_cnn:32:8:8:1",
+                              "--methods", "fc_head", "--repeats", "1", "--warmup", "1", "--n-images", "16",
+                              "--packing-seconds", "0.5", "--data-dir", str(tmp_path / "data"), "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["packing"] == result["packing"] and "partial" not in saved and "rows" not in saved
+    rows = saved["packing"][0]["rows"]
+    assert [r["k"] for r in rows] == [1, 2] and [len(r["samples"][0]) for r in rows] == [1, 2]  # one rate per process
+    assert all(r["aggregate_img_s"] == pytest.approx(sum(r["samples"][0]), rel=1e-3) for r in rows)
+    assert rows[0]["gain_vs_first"] == 1.0 and rows[1]["gain_vs_first"] > 0
+    text = out.with_suffix(".md").read_text()
+    assert "Packing: fc_head / small_cnn 32x32 batch 8 on cpu" in text and "| 2 |" in text

@@ -58,7 +58,7 @@ def _config(tmp_path: Path, **train) -> Path:
         "methods": ["label2label"],
         "seeds": [0, 1],
         "model": {"ffn_dim": 32},
-        "train": {"epochs": 3, "batch_size": 16, **train},
+        "train": {"epochs": 3, "batch_size": 16, "device": "cpu", **train},  # no GPU on the test node
         "resources": {"threads": 1, "mem_mb": 1000, "runtime": 15},
     }
     path = tmp_path / "config.yaml"

@@ -5,6 +5,7 @@ import os
 from snakemake.exceptions import WorkflowError
 
 from l2l.errors import UserError
+from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment
@@ -84,8 +85,8 @@ def output_dir(wildcards, output):
     return os.path.dirname(output[0])
 
 
-def train_gpus():
-    return 1 if config["train"].get("device", "cpu").startswith("cuda") else 0
+def train_gpus(wildcards):
+    return gpus_per_job(PLAN.resolved(run_of(wildcards))["train"]["device"])  # 1 unless the run is on the CPU
 
 
 def grid_metrics():

@@ -35,13 +35,14 @@ rule train:
         cfg=run_config_json,
         tags=run_tags,
         history=train_log_target,
+        runs_per_gpu=config["resources"]["runs_per_gpu"],
     log:
         TRAIN_LOG,
     threads: config["resources"]["threads"]
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],
-        gpu=train_gpus(),
+        gpu=train_gpus,
     conda:
         CONDA_ENV
     # Every value quoted ({x:q}). Snakemake deletes {log} before a job starts, so {log} is a link to the
@@ -51,4 +52,4 @@ rule train:
         "ln -sfn {params.history:q} {log:q}; "
         "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
         "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
-        "--out {params.run_dir:q} >> {log:q} 2>&1"
+        "--runs-per-gpu {params.runs_per_gpu:q} --out {params.run_dir:q} >> {log:q} 2>&1"
