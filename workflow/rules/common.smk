@@ -28,8 +28,7 @@ TRACKING_MARKER = f"{EXP_DIR}/mlflow_experiment.json"
 TABLE_DIR = f"{EXP_DIR}/tables/{{suite}}/{{table}}"
 ATTENTION_PNG = f"{EXP_DIR}/tables/{{suite}}/attention/attention_{{split}}{{sample}}_layer{{layer}}_head{{head}}.png"
 MACS_JSON = f"{EXP_DIR}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.json"
-# `--sdm conda`: every job runs in the named env that environment.yml creates (not a per-rule copy)
-CONDA_ENV = "l2l"
+CONDA_ENV = "l2l"  # `--sdm conda`: jobs run in the named env environment.yml creates (not a per-rule copy)
 PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
 PLAN = Planner(config, RUN_DIR.format, DATASET_DIR.format)
 TABLES = TablePlanner(PLAN)
@@ -55,7 +54,6 @@ def run_of(w):
 
 def dataset_dir(wildcards):
     return DATASET_DIR.format(dataset=wildcards.dataset)
-
 
 
 def stage_one_model(wildcards):
