@@ -145,6 +145,5 @@ reproduction_inputs = lambda w: suite_tables(w.suite, "table.csv")
 suite_protocol = lambda w: PLAN.protocol(w.suite)
 
 
-def table_target_function(table):
-    """Input function of the target named after the table (its paper-suite table.md)."""
+def table_target_function(table):  # input of the target named after the table: its paper-suite table.md
     return lambda wildcards: [f"{EXP_DIR}/tables/paper/{table}/table.md"] if TABLES.plan("paper", table) else []
