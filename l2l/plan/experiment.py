@@ -51,6 +51,12 @@ def check_experiment(config: dict[str, Any], source: str = "config") -> dict[str
     if config["dataset"] not in config["datasets"]:
         raise UserError(f"{source}: dataset '{config['dataset']}' is not a key of datasets "
                         f"({', '.join(config['datasets'])}); add it there or pick one of those")
+    suites = config.get("table_suites") or {}
+    experiments = [s.get("experiment") or name for name, s in suites.items()]
+    twice = sorted({e for e in experiments if experiments.count(e) > 1})
+    if twice:
+        raise UserError(f"{source}: table_suites share the experiment(s) {', '.join(twice)}; give each suite its "
+                        f"own table_suites.<suite>.experiment (it names the suite's results folder)")
     return config
 
 

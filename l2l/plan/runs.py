@@ -38,10 +38,12 @@ class Run:
     variant: str
     protocol: str
     seed: int
+    experiment: str = ""  # results folder and MLflow experiment; "" = the config's `experiment`
 
     def fields(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "backbone": self.backbone, "method": self.method,
-                "variant": self.variant, "protocol": self.protocol, "seed": self.seed}
+                "variant": self.variant, "protocol": self.protocol, "seed": self.seed,
+                "experiment": self.experiment}
 
     def tags(self) -> dict[str, str]:
         """MLflow tags of the train job: every field as ``wildcard.<name>``, and the run name."""
@@ -107,7 +109,7 @@ class Planner:
             return None
         base = self.base_run_config(run.dataset, run.protocol)
         variant = stage_one_variant(run.variant, base, run.method)
-        return Run(run.dataset, run.backbone, spec.stage_one, variant, run.protocol, run.seed)
+        return Run(run.dataset, run.backbone, spec.stage_one, variant, run.protocol, run.seed, run.experiment)
 
     def stage_one_model(self, run: Run) -> str | None:
         first = self.stage_one(run)
@@ -124,7 +126,7 @@ class Planner:
         cfg = merge(cfg, {
             "method": run.method, "backbone": run.backbone, "seed": int(run.seed), "protocol": run.protocol,
             "data": {"path": self.dataset_dir(dataset=run.dataset)},
-            "tracking": {"uri": self.config["tracking_uri"], "experiment": self.config["experiment"]},
+            "tracking": {"uri": self.config["tracking_uri"], "experiment": run.experiment or self.config["experiment"]},
         })
         init_from = self.stage_one_model(run)
         if init_from:
@@ -150,5 +152,5 @@ class Planner:
     def grid(self) -> list[Run]:
         """The default grid (`snakemake all`): dataset x backbones x methods x seeds, base variant."""
         c, protocol = self.config, self.protocol()
-        return [Run(c["dataset"], b, m, "base", protocol, s)
+        return [Run(c["dataset"], b, m, "base", protocol, s, c["experiment"])
                 for b in c["backbones"] for m in c["methods"] for s in c["seeds"]]

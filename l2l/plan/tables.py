@@ -27,12 +27,12 @@ def suite_map(suite: Mapping[str, Any], kind: str, name: str) -> str | None:
 
 def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], seeds: Sequence[int],
                base_config: Callable[[str], Mapping[str, Any]], run_dir: Callable[..., str],
-               protocol: str = "clean") -> dict[str, Any]:
+               protocol: str = "clean", experiment: str = "") -> dict[str, Any]:
     """Cells (display rows and the reference runs of the comparisons) with their run folders.
 
     ``base_config(dataset)`` gives the dataset's run config under ``protocol`` (shared settings +
     recipe + its protocol block) against which variant names are made canonical;
-    ``run_dir(dataset=, backbone=, method=, variant=, protocol=, seed=)`` formats a run folder."""
+    ``run_dir(dataset=, backbone=, method=, variant=, protocol=, seed=, experiment=)`` formats a run folder."""
     paper_dataset = spec["dataset"]
     dataset = suite_map(suite, "datasets", paper_dataset)
     base = base_config(dataset)
@@ -59,7 +59,7 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
                       "dataset": dataset, "value": value, "variant": variant, "show": show,
                       "protocol": protocol,
                       "runs": [run_dir(dataset=dataset, backbone=backbone, method=method, variant=variant,
-                                       protocol=protocol, seed=s) for s in seeds]})
+                                       protocol=protocol, seed=s, experiment=experiment) for s in seeds]})
 
     for backbone in spec["backbones"]:
         for method in spec["methods"]:
@@ -72,6 +72,7 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
         if mapped is not None:  # the variant of this backbone's default runs (the comparisons' pairs)
             references[mapped] = variant_name(dict((spec.get("backbone_overrides") or {}).get(backbone, {})), base)
     return {"table": name, "title": spec.get("title") or name, "suite": suite.get("name", ""), "protocol": protocol,
+            "experiment": experiment,
             "paper_dataset": paper_dataset, "dataset": dataset, "param": param,
             "metrics": list(spec.get("metrics", ["error"])), "macs": bool(spec.get("macs", False)),
             "compare": [list(p) for p in spec.get("compare", DEFAULT_COMPARE)], "cells": cells, "seeds": list(seeds),
@@ -94,6 +95,20 @@ class TablePlanner:
                             f"{', '.join(self.config['table_suites'])}")
         return {**self.config["table_suites"][suite], "name": suite}
 
+    def experiment(self, suite: str) -> str:
+        """Results folder and MLflow experiment of a suite: ``table_suites.<suite>.experiment``, else its name."""
+        return self.suite(suite).get("experiment") or suite
+
+    def suite_of(self, experiment: str) -> str:
+        """The suite whose experiment this is (suites have distinct experiments: checked with the config)."""
+        for suite in self.config["table_suites"]:
+            if self.experiment(suite) == experiment:
+                return suite
+        raise UserError(f"no table suite has experiment '{experiment}'")
+
+    def experiments(self) -> list[str]:
+        return [self.experiment(s) for s in self.config["table_suites"]]
+
     def plan(self, suite: str, table: str) -> dict[str, Any]:
         """Cells and run folders of one table in one suite, under the suite's protocol."""
         s, spec = self.suite(suite), self.config["tables"][table]
@@ -103,11 +118,12 @@ class TablePlanner:
                 f"{table} ({suite}) needs dataset '{dataset}', which is not a key of datasets; add it "
                 f"(the paper datasets come from config/paper_datasets.yaml) or map it in table_suites.{suite}.datasets")
         protocol = self.planner.protocol(suite)
+        experiment = self.experiment(suite)
         plan = plan_table(table, spec, s, s["seeds"], lambda d: self.planner.base_run_config(d, protocol),
-                          self.planner.run_dir, protocol)
+                          self.planner.run_dir, protocol, experiment)
         for cell in plan["cells"]:  # refuse a bad recipe or a leaky clean run now, not in a job
             self.planner.run_config(Run(cell["dataset"], cell["backbone"], cell["method"], cell["variant"],
-                                        protocol, plan["seeds"][0]))
+                                        protocol, plan["seeds"][0], experiment))
         return plan
 
     def runs(self, suite: str, table: str) -> list[str]:
@@ -125,7 +141,7 @@ class TablePlanner:
         plan = self.plan(suite, table)
         if not plan["macs"]:
             return []
-        return [Run(c["dataset"], c["backbone"], c["method"], c["variant"], plan["protocol"], 0)
+        return [Run(c["dataset"], c["backbone"], c["method"], c["variant"], plan["protocol"], 0, plan["experiment"])
                 for c in plan["cells"] if c["show"]]
 
     def attention_maps(self, suite: str) -> list[dict[str, Any]]:
@@ -142,4 +158,4 @@ class TablePlanner:
         if not a:
             return None
         return Run(suite_map(s, "datasets", a["dataset"]), suite_map(s, "backbones", a["backbone"]), a["method"],
-                   "base", self.planner.protocol(suite), int(a["seed"]))
+                   "base", self.planner.protocol(suite), int(a["seed"]), self.experiment(suite))

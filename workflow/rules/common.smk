@@ -17,17 +17,20 @@ except UserError as e:
 
 RESULTS = config["results_dir"]
 EXPERIMENT = config["experiment"]
-EXP_DIR = f"{RESULTS}/{EXPERIMENT}"
+EXP_DIR = f"{RESULTS}/{EXPERIMENT}"  # the default grid's; a suite's runs and tables: its own experiment
 LOGS = f"{EXP_DIR}/logs"
+EXP = f"{RESULTS}/{{experiment}}"
+ELOGS = f"{EXP}/logs"
 DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
 RUN_PATH = "{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
-RUN_DIR = f"{EXP_DIR}/runs/{RUN_PATH}"
-TRAIN_LOG = f"{LOGS}/train/{RUN_PATH}.log"
-TRACKING_MARKER = f"{EXP_DIR}/mlflow_experiment.json"
-TABLE_DIR = f"{EXP_DIR}/tables/{{suite}}/{{table}}"
-ATTENTION_PNG = f"{EXP_DIR}/tables/{{suite}}/attention/attention_{{split}}{{sample}}_layer{{layer}}_head{{head}}.png"
-MACS_JSON = f"{EXP_DIR}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.json"
+RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
+TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
+TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
+TABLE_DIR = f"{EXP}/tables/{{table}}"
+SUMMARY = f"{EXP}/tables/reproduction_summary"
+ATTENTION_PNG = f"{EXP}/tables/attention/attention_{{split}}{{sample}}_layer{{layer}}_head{{head}}.png"
+MACS_JSON = f"{EXP}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.json"
 CONDA_ENV = "l2l"  # `--sdm conda`: jobs run in the named env environment.yml creates (not a per-rule copy)
 PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
 PLAN = Planner(config, RUN_DIR.format, DATASET_DIR.format)
@@ -35,6 +38,7 @@ TABLES = TablePlanner(PLAN)
 
 
 wildcard_constraints:
+    experiment="|".join(dict.fromkeys([EXPERIMENT, *TABLES.experiments()])),
     dataset="|".join(config["datasets"]),
     method=wildcard_pattern(),
     protocol="official|clean",
@@ -49,27 +53,19 @@ def datasets_of(*sources, url=False):
 
 
 def run_of(w):
-    return Run(w.dataset, w.backbone, w.method, w.variant, w.protocol, int(w.get("seed", 0)))
+    return Run(w.dataset, w.backbone, w.method, w.variant, w.protocol, int(w.get("seed", 0)), w.experiment)
 
 
 def dataset_dir(wildcards):
     return DATASET_DIR.format(dataset=wildcards.dataset)
 
 
-def stage_one_model(wildcards):
-    return PLAN.stage_one_model(run_of(wildcards)) or []
-
-
-def cache_inputs(wildcards):
-    return PLAN.cache_files(run_of(wildcards))
-
-
-def run_config_json(wildcards):
-    return json.dumps(PLAN.run_config(run_of(wildcards)), sort_keys=True)
-
-
-def run_tags(wildcards):
-    return [a for k, v in run_of(wildcards).tags().items() for a in ("--tag", f"{k}={v}")]
+# one-line input functions of the train rule (l2l.plan decides)
+stage_one_model = lambda w: PLAN.stage_one_model(run_of(w)) or []
+cache_inputs = lambda w: PLAN.cache_files(run_of(w))
+run_config_json = lambda w: json.dumps(PLAN.run_config(run_of(w)), sort_keys=True)
+run_tags = lambda w: [a for k, v in run_of(w).tags().items() for a in ("--tag", f"{k}={v}")]
+train_gpus = lambda w: gpus_per_job(PLAN.resolved(run_of(w))["train"]["device"])  # 1 unless the run is on the CPU
 
 
 def train_log_target(wildcards):
@@ -81,10 +77,6 @@ def train_log_target(wildcards):
 def output_dir(wildcards, output):
     """Folder of a rule's first output (derived, not hard-coded, so remote storage works)."""
     return os.path.dirname(output[0])
-
-
-def train_gpus(wildcards):
-    return gpus_per_job(PLAN.resolved(run_of(wildcards))["train"]["device"])  # 1 unless the run is on the CPU
 
 
 def grid_metrics():
@@ -111,17 +103,18 @@ embedded_args = of_dataset(datasets.embedded_args)
 
 # --- paper tables (config/tables.yaml; rules in tables.smk) -------------------------------------------
 def table_inputs(w):
-    runs, macs = TABLES.runs(w.suite, w.table), TABLES.macs_runs(w.suite, w.table)
+    suite = TABLES.suite_of(w.experiment)
+    runs, macs = TABLES.runs(suite, w.table), TABLES.macs_runs(suite, w.table)
     return {"metrics": [f"{r}/metrics.json" for r in runs], "history": [f"{r}/history.csv" for r in runs],
             "paper": PAPER_NUMBERS, "macs": [MACS_JSON.format(**r.fields()) for r in macs]}
 
 
 def table_plan_json(wildcards):
-    return json.dumps(TABLES.plan(wildcards.suite, wildcards.table), sort_keys=True)
+    return json.dumps(TABLES.plan(TABLES.suite_of(wildcards.experiment), wildcards.table), sort_keys=True)
 
 
 def attention_run(wildcards):
-    return RUN_DIR.format(**TABLES.attention_run(wildcards.suite).fields())
+    return RUN_DIR.format(**TABLES.attention_run(TABLES.suite_of(wildcards.experiment)).fields())
 
 
 def attention_inputs(wildcards):
@@ -131,19 +124,22 @@ def attention_inputs(wildcards):
 
 def suite_tables(suite, name="table.md"):
     """<name> of every table of the suite (each planned now: a bad one fails early)."""
-    return [f"{EXP_DIR}/tables/{suite}/{t}/{name}" for t in TABLES.tables(suite) if TABLES.plan(suite, t)]
+    exp = TABLES.experiment(suite)
+    return [f"{RESULTS}/{exp}/tables/{t}/{name}" for t in TABLES.tables(suite) if TABLES.plan(suite, t)]
 
 
 def suite_targets(suite):
     """Every table of the suite, its reproduction summary and its attention maps."""
-    return (suite_tables(suite) + [f"{EXP_DIR}/tables/{suite}/reproduction_summary.html"]
-            + [ATTENTION_PNG.format(suite=suite, **m) for m in TABLES.attention_maps(suite)])
+    exp = TABLES.experiment(suite)
+    return (suite_tables(suite) + [SUMMARY.format(experiment=exp) + ".html"]
+            + [ATTENTION_PNG.format(experiment=exp, **m) for m in TABLES.attention_maps(suite)])
 
 
 paper_targets, ablation_targets = (lambda w: suite_targets("paper")), (lambda w: suite_targets("ablations"))
-reproduction_inputs = lambda w: suite_tables(w.suite, "table.csv")
-suite_protocol = lambda w: PLAN.protocol(w.suite)
+reproduction_inputs = lambda w: suite_tables(TABLES.suite_of(w.experiment), "table.csv")
+suite_of = lambda w: TABLES.suite_of(w.experiment)
+suite_protocol = lambda w: PLAN.protocol(TABLES.suite_of(w.experiment))
 
 
 def table_target_function(table):  # input of the target named after the table: its paper-suite table.md
-    return lambda wildcards: [f"{EXP_DIR}/tables/paper/{table}/table.md"] if TABLES.plan("paper", table) else []
+    return lambda w: [f"{RESULTS}/{TABLES.experiment('paper')}/tables/{table}/table.md"] if TABLES.plan("paper", table) else []

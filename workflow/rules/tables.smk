@@ -13,7 +13,6 @@ localrules:
 
 
 wildcard_constraints:
-    suite="|".join(config["table_suites"]),
     table="|".join(config["tables"]),
     split=r"[a-z]+",
     sample=r"\d+",
@@ -33,7 +32,7 @@ rule table:
         plan=table_plan_json,
         out_dir=output_dir,
     log:
-        f"{LOGS}/tables/{{suite}}/{{table}}.log",
+        f"{ELOGS}/tables/{{table}}.log",
     conda:
         CONDA_ENV
     shell:
@@ -45,24 +44,25 @@ rule reproduction_summary:
     input:
         tables=reproduction_inputs,
     output:
-        md=f"{EXP_DIR}/tables/{{suite}}/reproduction_summary.md",
-        csv=f"{EXP_DIR}/tables/{{suite}}/reproduction_summary.csv",
-        checks=f"{EXP_DIR}/tables/{{suite}}/reproduction_checks.csv",
+        md=f"{SUMMARY}.md",
+        csv=f"{SUMMARY}.csv",
+        checks=f"{EXP}/tables/reproduction_checks.csv",
         html=report(
-            f"{EXP_DIR}/tables/{{suite}}/reproduction_summary.html",
+            f"{SUMMARY}.html",
             caption="../report/reproduction.rst",
             category="Reproduction summary",
-            labels={"suite": "{suite}"},
+            labels={"experiment": "{experiment}"},
         ),
     params:
         out_dir=output_dir,
         protocol=suite_protocol,
+        suite=suite_of,
     log:
-        f"{LOGS}/tables/{{suite}}/reproduction_summary.log",
+        f"{ELOGS}/tables/reproduction_summary.log",
     conda:
         CONDA_ENV
     shell:
-        "l2l reproduction --tables {input.tables:q} --suite {wildcards.suite:q} --protocol {params.protocol:q} "
+        "l2l reproduction --tables {input.tables:q} --suite {params.suite:q} --protocol {params.protocol:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
@@ -74,7 +74,7 @@ rule macs:
     params:
         cfg=run_config_json,
     log:
-        f"{LOGS}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.log",
+        f"{ELOGS}/macs/{{dataset}}/{{backbone}}/{{method}}/{{variant}}/{{protocol}}.log",
     conda:
         CONDA_ENV
     shell:
@@ -90,7 +90,7 @@ rule attention_map:
         run=attention_run,
         out_dir=output_dir,
     log:
-        f"{LOGS}/attention/{{suite}}/{{split}}{{sample}}_layer{{layer}}_head{{head}}.log",
+        f"{ELOGS}/attention/{{split}}{{sample}}_layer{{layer}}_head{{head}}.log",
     conda:
         CONDA_ENV
     shell:

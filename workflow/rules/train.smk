@@ -11,13 +11,12 @@ rule init_tracking:
         TRACKING_MARKER,
     params:
         uri=config["tracking_uri"],
-        experiment=EXPERIMENT,
     log:
-        f"{LOGS}/init_tracking.log",
+        f"{ELOGS}/init_tracking.log",
     conda:
         CONDA_ENV
     shell:
-        "l2l init-tracking --uri {params.uri:q} --experiment {params.experiment:q} --out {output:q} > {log:q} 2>&1"
+        "l2l init-tracking --uri {params.uri:q} --experiment {wildcards.experiment:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule train:
