@@ -154,5 +154,5 @@ def write_summary(tables: Mapping[str, str | Path], out_dir: str | Path, suite: 
 
 
 def table_names(paths: Sequence[str | Path]) -> dict[str, str]:
-    """``.../tables/<suite>/<table>/table.csv`` -> ``{table: path}``."""
+    """``.../tables/<table>/table.csv`` -> ``{table: path}``."""
     return {Path(p).parent.name: str(p) for p in paths}
