@@ -21,6 +21,8 @@ METHODS = ("fc_head", "aqn", "label2label", "mlm_mlp", "mlm_encoder", "icmlm_2st
 TWO_STAGE_METHODS = ("mlm_mlp", "mlm_encoder", "icmlm_2stage")
 MASK_STRATEGIES = ("attribute_specific", "attribute_agnostic", "zero")
 LOGIT_BN = ("none", "mlm", "both")
+LOSS_REDUCTIONS = ("mean", "sum")
+PLATEAU_ON = ("auto", "train_loss", "val_loss", "val_error", "test_loss", "test_error")
 
 
 @dataclass
@@ -56,6 +58,12 @@ class TrainConfig:
     plateau_patience: int = 4
     grad_clip: float | None = None
     mixup_alpha: float = 0.0  # Mixup Beta(alpha, alpha); 0 = off
+    mixup_prob: float = 1.0  # probability that a batch is mixed (official LFWA: 0.2)
+    mixup_label_embeddings: bool = False  # mixed batch: the IC-MLM also mixes the partner's label embeddings
+    loss_reduction: str = "mean"  # mean: over batch x attributes | sum: over attributes, mean over batch (official PA)
+    logit_clamp: float | None = None  # clamp logits to +-value inside the loss (official LFWA: 10)
+    plateau_on: str = "auto"  # what ReduceLROnPlateau watches: auto (val_error, else train_loss) | <split>_loss | <split>_error
+    selection_per_metric: bool = False  # also pick each metric's best epoch separately (official PA, on test)
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
     device: str = "cpu"
@@ -72,7 +80,9 @@ class TrainConfig:
 class DataConfig:
     path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
     image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
-    augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment
+    augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment, randaugment_official
+    randaugment_n: int = 2  # randaugment_official: operations per image
+    randaugment_m: int = 13  # randaugment_official: magnitude
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_split: str | None = "val"
     test_split: str = "test"
@@ -207,6 +217,18 @@ def _check(cfg: RunConfig) -> None:
     need(m.mlm_dropout is None or 0.0 <= m.mlm_dropout < 1.0,
          f"model.mlm_dropout must be in [0, 1) or null, got {m.mlm_dropout}")
     need(t.mixup_alpha >= 0, f"train.mixup_alpha must be >= 0 (0 = off), got {t.mixup_alpha}")
+    need(0.0 <= t.mixup_prob <= 1.0, f"train.mixup_prob must be in [0, 1], got {t.mixup_prob}")
+    need(t.loss_reduction in LOSS_REDUCTIONS,
+         f"train.loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}, got '{t.loss_reduction}'")
+    need(t.logit_clamp is None or t.logit_clamp > 0, f"train.logit_clamp must be > 0 or null, got {t.logit_clamp}")
+    need(t.plateau_on in PLATEAU_ON, f"train.plateau_on must be one of {', '.join(PLATEAU_ON)}, got '{t.plateau_on}'")
+    need(not t.plateau_on.startswith("val_") or cfg.data.val_split is not None,
+         f"train.plateau_on={t.plateau_on} needs data.val_split; use test_loss (official) or train_loss")
+    need(not t.selection_per_metric or t.selection != "last",
+         "train.selection_per_metric needs selection best_val or best_test (last picks no epoch)")
+    need(cfg.data.randaugment_n >= 1 and 0 <= cfg.data.randaugment_m <= 30,
+         f"data.randaugment_n must be >= 1 and data.randaugment_m in [0, 30], got "
+         f"{cfg.data.randaugment_n}, {cfg.data.randaugment_m}")
 
 
 def resolve(data: dict[str, Any]) -> RunConfig:
