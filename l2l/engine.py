@@ -274,7 +274,8 @@ def train_one_epoch(model, batches: Iterable, optimizer, device, loss_fn: LossFn
     model.train()
     mix_into_model = mixup is not None and mixup.label_embeddings and accepts_mix(model)
     total, count = torch.zeros((), device=device), 0
-    for images, y in progress_bar(batches, desc=desc, unit="batch", bar=bar, leave=False):
+    total = getattr(batches, "num_batches", None)
+    for images, y in progress_bar(batches, total=total, desc=desc, unit="batch", bar=bar, leave=False):
         if stop is not None and stop():
             return None
         images, y = images.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -1,39 +1,22 @@
-"""The paper's tables: plan (which runs a table needs) and build (mean ± std, paper number, delta, stats).
+"""The paper's tables: plan (which runs a table needs); building them is :mod:`l2l.report.paper`.
 
 A table is declared once in ``config/tables.yaml``: its dataset, backbones, methods, the varied
 parameter (if any), the metrics and the seeds. A *suite* maps it onto data: ``paper`` keeps it as
 declared (LFWA, PA-100K, Clothing with the paper's backbones); ``ablations`` maps datasets and
 backbones to the embedded demo. :func:`plan_table` turns a table into *cells* (one per row), each
 with the canonical run folders of its seeds; cells of different tables that share parameters share
-folders, so Snakemake trains them once. :func:`build_table` reads the finished runs and writes
-``table.md``, ``table.csv``, ``stats.csv`` and the plots.
-
-Statistics: for each pair (A, B) in ``compare`` the runs are paired by seed; we report the mean of
-A − B, its sample std, and the two-sided p-value of the paired t-test (``scipy.stats.ttest_rel``).
+folders, so Snakemake trains them once. :func:`l2l.report.paper.build_table` reads the finished runs.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from l2l.errors import UserError
-from l2l.io import atomic_write, read_yaml, write_text
 from l2l.variants import variant_name
 
 DEFAULT_COMPARE = (("label2label", "aqn"), ("aqn", "fc_head"))
-METHOD_LABELS = {"fc_head": "FC Head", "aqn": "AQN", "label2label": "Label2Label",
-                 "mlm_mlp": "MLM (MLP, two-stage)", "mlm_encoder": "MLM (TransEncoder, two-stage)",
-                 "icmlm_2stage": "IC-MLM (TransDecoder, two-stage)"}
-LOWER_IS_BETTER = {"error"}
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -97,208 +80,3 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
 
 def plan_runs(plan: Mapping[str, Any]) -> list[str]:
     return [r for c in plan["cells"] for r in c["runs"]]
-
-
-# ------------------------------------------------------------------------------------- paper values
-
-_PM = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(?:±\s*(\d+(?:\.\d+)?))?\s*$")
-
-
-def parse_printed(value: Any) -> tuple[float, float | None]:
-    """'13.63±0.02' -> (13.63, 0.02); '12.49' or 12.49 -> (12.49, None)."""
-    m = _PM.match(str(value))
-    if not m:
-        raise UserError(f"paper number '{value}' is not 'x' or 'x±s'; fix config/paper_numbers.yaml")
-    return float(m.group(1)), (float(m.group(2)) if m.group(2) else None)
-
-
-def paper_row(paper: Mapping[str, Any], cell: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The paper's row for a cell: same method, and same backbone / parameter value where the row has one."""
-    for row in paper.get("rows", []):
-        if row.get("method") != cell["method"]:
-            continue
-        if "backbone" in row and row["backbone"] != cell["paper_backbone"]:
-            continue
-        if "value" in row and (cell["value"] is None or str(row["value"]) != str(cell["value"])):
-            continue
-        if "value" not in row and cell["value"] is not None:
-            continue
-        return dict(row)
-    return None
-
-
-# ----------------------------------------------------------------------------------------- building
-
-def _load_run(run: str) -> dict[str, Any]:
-    path = Path(run) / "metrics.json"
-    if not path.is_file():
-        raise UserError(f"{path}: missing; train the run first (snakemake does)")
-    test = json.loads(path.read_text())["test"]
-    out = {k: v for k, v in test.items() if isinstance(v, (int, float))}
-    out.update({f"group.{g}": v for g, v in test.get("group_accuracy", {}).items()})
-    out["label_accuracy"] = 100.0 - test["error"]
-    out["seed"] = int(re.search(r"seed(\d+)$", str(Path(run))).group(1))
-    return out
-
-
-def expand_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[str]:
-    """Metric names, with shell-style patterns (``group.*``) expanded against the runs' metrics."""
-    out: list[str] = []
-    for p in patterns:
-        hits = sorted(a for a in available if fnmatch.fnmatch(a, p)) if any(ch in p for ch in "*?[") else [p]
-        if not hits or (hits == [p] and p not in available):
-            raise UserError(f"metric '{p}' is in no run's metrics.json (available: {', '.join(sorted(available))}); "
-                            f"fix the table's metrics in config/tables.yaml")
-        out += [h for h in hits if h not in out]
-    return out
-
-
-def paired_stats(a: Mapping[int, float], b: Mapping[int, float]) -> dict[str, float]:
-    """Paired by seed: mean and sample std of a − b, and the two-sided paired t-test p-value."""
-    from scipy import stats
-
-    seeds = sorted(set(a) & set(b))
-    diff = np.array([a[s] - b[s] for s in seeds], dtype=float)
-    n = len(diff)
-    out = {"n": n, "mean_diff": float(diff.mean()) if n else math.nan,
-           "std_diff": float(diff.std(ddof=1)) if n > 1 else math.nan, "p_value": math.nan}
-    if n > 1:
-        if np.allclose(diff, diff[0]):  # zero variance: the t statistic is undefined
-            out["p_value"] = 0.0 if diff[0] != 0 else 1.0
-        else:
-            out["p_value"] = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
-    return out
-
-
-def _cell_label(plan: Mapping[str, Any], cell: Mapping[str, Any]) -> str:
-    if plan["param"] and cell["value"] is not None:
-        return f"{plan['param'].get('label') or plan['param']['key']} = {cell['value']}"
-    return METHOD_LABELS.get(cell["method"], cell["method"])
-
-
-def summarize_cells(plan: Mapping[str, Any], paper: Mapping[str, Any]) -> tuple[pd.DataFrame, dict, list[str]]:
-    """One row per cell: mean, std, n, paper value and delta per metric; plus per-cell per-seed values."""
-    per_cell = {i: pd.DataFrame([_load_run(r) for r in c["runs"]]) for i, c in enumerate(plan["cells"])}
-    available = sorted(set.intersection(*(set(df.columns) for df in per_cell.values())) - {"seed"})
-    metrics = expand_metrics(plan["metrics"], available)
-    rows = []
-    for i, cell in enumerate(plan["cells"]):
-        df, prow = per_cell[i], paper_row(paper, cell)
-        row = {"table": plan["table"], "label": _cell_label(plan, cell), "method": cell["method"],
-               "backbone": cell["backbone"], "paper_backbone": cell["paper_backbone"], "dataset": cell["dataset"],
-               "value": cell["value"], "variant": cell["variant"], "shown": cell["show"], "n": len(df)}
-        for m in metrics:
-            row[f"{m}_mean"] = float(df[m].mean())
-            row[f"{m}_std"] = float(df[m].std(ddof=1)) if len(df) > 1 else 0.0
-            pv, ps = parse_printed(prow[m]) if prow and m in prow else (math.nan, None)
-            row[f"{m}_paper"], row[f"{m}_paper_std"] = pv, (ps if ps is not None else math.nan)
-            row[f"{m}_delta"] = row[f"{m}_mean"] - pv
-        if prow and "macs_g" in prow:
-            row["paper_reported_gmacs"] = parse_printed(prow["macs_g"])[0]
-        rows.append(row)
-    return pd.DataFrame(rows), per_cell, metrics
-
-
-def compare_cells(plan: Mapping[str, Any], per_cell: Mapping[int, pd.DataFrame], metric: str) -> pd.DataFrame:
-    rows = []
-    for backbone in dict.fromkeys(c["backbone"] for c in plan["cells"]):
-        def find(method: str) -> int | None:
-            for i, c in enumerate(plan["cells"]):
-                if c["backbone"] == backbone and c["method"] == method \
-                        and c["variant"] == plan["reference_variants"].get(backbone, "base"):
-                    return i
-            return None
-
-        for a, b in plan["compare"]:
-            ia, ib = find(a), find(b)
-            if ia is None or ib is None:
-                continue
-            sa = dict(zip(per_cell[ia]["seed"], per_cell[ia][metric]))
-            sb = dict(zip(per_cell[ib]["seed"], per_cell[ib][metric]))
-            rows.append({"backbone": backbone, "a": a, "b": b, "metric": metric, **paired_stats(sa, sb),
-                         "test": "paired t-test (scipy.stats.ttest_rel), two-sided, pairs = seeds"})
-    return pd.DataFrame(rows)
-
-
-def _fmt(mean: float, std: float | None = None, digits: int = 2) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "—"
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None and not math.isnan(std) else "")
-
-
-def _gmacs(value: float | None) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:.4g}"
-
-
-def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFrame, metrics: Sequence[str],
-                paper: Mapping[str, Any], plots: Sequence[str]) -> str:
-    shown = summary[summary["shown"]]
-    multi_bb = shown["backbone"].nunique() > 1
-    head = (["backbone"] if multi_bb else []) + ["row", "n"]
-    for m in metrics:
-        head += [f"{m} ours", f"{m} paper", f"Δ {m}"]
-    if plan["macs"]:
-        head += ["GMACs paper conv.", "GMACs full", "GMACs paper"]
-    lines = [f"# {plan['title']}", "",
-             f"Suite `{plan['suite']}`: dataset `{plan['dataset']}` (paper: {plan['paper_dataset']}), "
-             f"seeds {plan['seeds']}. Ours: test mean ± sample std over seeds (n runs); paper: as printed; "
-             f"Δ = ours − paper (percentage points).", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in shown.iterrows():
-        r = r.to_dict()
-        vals = ([f"{r['backbone']} ({r['paper_backbone']})"] if multi_bb else []) + [r["label"], str(r["n"])]
-        for m in metrics:
-            vals += [_fmt(r[f"{m}_mean"], r[f"{m}_std"]), _fmt(r[f"{m}_paper"], r[f"{m}_paper_std"]),
-                     _fmt(r[f"{m}_delta"])]
-        if plan["macs"]:
-            vals += [_gmacs(r.get("paper_gmacs")), _gmacs(r.get("full_gmacs")), _gmacs(r.get("paper_reported_gmacs"))]
-        lines.append("| " + " | ".join(vals) + " |")
-    others = [row for row in paper.get("rows", []) if "name" in row]
-    if others:
-        lines += ["", "Other methods, as printed in the paper (not run here):", "",
-                  "| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-        lines += ["| " + " | ".join([str(o["name"])] + [str(o.get(m, "—")) for m in metrics]) + " |" for o in others]
-    if plan["macs"]:
-        lines += ["", "GMACs per image from `l2l macs`: *paper conv.* counts what a hook on nn.Conv2d / "
-                  "nn.Linear sees (the paper's convention: in the decoder heads only the FFNs), *full* counts "
-                  "every multiply-add including attention projections and products; the paper convention "
-                  "understates each decoder layer by its attention."]
-    if len(stats):
-        lines += ["", f"Paired comparison on `{stats['metric'].iloc[0]}` (pairs = seeds; "
-                  "p: two-sided paired t-test, scipy.stats.ttest_rel):", "",
-                  "| backbone | A − B | n | mean diff | std diff | p |", "|---|---|---|---|---|---|"]
-        for s in stats.itertuples():
-            lines.append(f"| {s.backbone} | {METHOD_LABELS.get(s.a, s.a)} − {METHOD_LABELS.get(s.b, s.b)} | {s.n} "
-                         f"| {_fmt(s.mean_diff)} | {_fmt(s.std_diff)} | "
-                         f"{'—' if math.isnan(s.p_value) else f'{s.p_value:.3g}'} |")
-    lines += [""] + [f"![{p}]({p})" for p in plots]
-    return "\n".join(lines) + "\n"
-
-
-def build_table(plan: Mapping[str, Any], paper_file: str | Path, out_dir: str | Path,
-                macs_files: Sequence[str | Path] = ()) -> pd.DataFrame:
-    """Write table.md, table.csv, stats.csv and the PNG plots of one planned table into ``out_dir``."""
-    from l2l import table_plots
-
-    out_dir = Path(out_dir)
-    paper = (read_yaml(paper_file) or {}).get(plan["table"], {})
-    summary, per_cell, metrics = summarize_cells(plan, paper)
-    if plan["macs"]:
-        summary = _attach_macs(summary, macs_files)
-    stats = compare_cells(plan, per_cell, metrics[0])
-    plots = table_plots.make_plots(plan, summary, metrics, out_dir)
-    atomic_write(out_dir / "table.csv", lambda p: summary.to_csv(p, index=False))
-    atomic_write(out_dir / "stats.csv", lambda p: stats.to_csv(p, index=False))
-    write_text(out_dir / "table.md", to_markdown(plan, summary, stats, metrics, paper, plots))
-    return summary
-
-
-def _attach_macs(summary: pd.DataFrame, macs_files: Sequence[str | Path]) -> pd.DataFrame:
-    found = {}
-    for f in macs_files:
-        d = json.loads(Path(f).read_text())
-        found[(d["method"], d["backbone"])] = d
-    summary = summary.copy()
-    for col in ("paper_gmacs", "full_gmacs"):
-        summary[col] = [found.get((r.method, r.backbone), {}).get(col, math.nan) for r in summary.itertuples()]
-    return summary

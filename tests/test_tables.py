@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from l2l.tables import build_table, paired_stats, parse_printed, plan_table
+from l2l.report.paper import build_table, paired_stats, parse_printed
+from l2l.tables import plan_table
 
 RUN = "{root}/runs/{dataset}/{backbone}/{method}/{variant}/seed{seed}"
 

@@ -101,6 +101,13 @@ class Batches:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def num_batches(self) -> int:
+        """Batches per pass (what a progress bar counts); ``len()`` counts samples."""
+        n = len(self)
+        full, rest = divmod(n, self.batch_size)
+        return full + (1 if rest and not (self.train and n > 1 and rest == 1) else 0)
+
     def set_epoch_seed(self, seed: int) -> "Batches":
         """Seed the order and augmentation draws of the next pass (called once per epoch)."""
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
