@@ -10,10 +10,10 @@ import torch
 from l2l.cli import main
 from l2l.config import resolve
 from l2l.data import load_prepared
-from l2l.data.batched import CachedBatches, hflip, pad_crop, pad_pixels
+from l2l.data.batched import Batches, CachedBatches, FileImages, hflip, pad_crop, pad_pixels
 from l2l.data.mixup import mixup
 from l2l.data.cache import build_cache, cache_path, check_cache, load_cache
-from l2l.data.loader import AttributeImageDataset
+from l2l.data.loader import AttributeImageDataset, DecodedImages
 from l2l.engine import build_model, build_optimizer, masked_bce, step_settings, train, train_step
 from l2l.errors import UserError
 
@@ -154,14 +154,28 @@ def test_one_step_bf16_close_to_fp32_on_cuda(tiny_dataset, tmp_path):
 
 
 def test_engine_trains_with_and_without_cache(dataset_copy, tmp_path, monkeypatch):
+    """One data interface: the cache and the image files hold the same pixels and go through the same
+    Batches, augmentation and Mixup, so on one device the two runs are the same run."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cached = train(_cfg(dataset_copy, tmp_path, augment=["pad_crop", "randaugment"]), tmp_path / "a",
-                   log=lambda m: None)
+    aug = {"augment": ["randaugment", "pad_crop", "hflip"]}  # applied in one fixed order whatever the list says
+    cfgs = [_cfg(dataset_copy, tmp_path, **aug), _cfg(dataset_copy, tmp_path, cache=False, **aug)]
+    for cfg in cfgs:
+        cfg.train.mixup_alpha, cfg.train.mixup_prob = 0.4, 0.5
+    cached = train(cfgs[0], tmp_path / "a", log=lambda m: None)
     assert cache_path(dataset_copy, "train", (32, 32)).is_file()  # built on first use
-    plain = train(_cfg(dataset_copy, tmp_path, cache=False), tmp_path / "b", log=lambda m: None)
-    assert 0 <= cached["test"]["error"] <= 100 and 0 <= plain["test"]["error"] <= 100
-    cfg = _cfg(dataset_copy, tmp_path)
-    cfg.train.mixup_alpha = 0.4
-    mixed = train(cfg, tmp_path / "c", log=lambda m: None)
-    again = train(cfg, tmp_path / "d", log=lambda m: None)
-    assert mixed["test"] == again["test"]  # the cached path is deterministic for a seed
+    plain = train(cfgs[1], tmp_path / "b", log=lambda m: None)
+    assert cached["test"] == plain["test"]
+    again = train(cfgs[0], tmp_path / "d", log=lambda m: None)
+    assert cached["test"] == again["test"]  # deterministic for a seed
+
+
+def test_a_training_batch_of_one_is_dropped_on_both_sources(tiny_dataset):
+    data = load_prepared(tiny_dataset)
+    labels = data.labels[data.indices("train")]  # 96 images: batches of 19 leave one
+    cached = CachedBatches([load_cache(data, "train", (32, 32))], labels, 19, "cpu", train=True)
+    files = Batches(FileImages(DecodedImages(data, "train", (32, 32)), "cpu"), labels, 19, "cpu", train=True)
+    for source in (cached, files):
+        sizes = [len(y) for _, y in source.set_epoch_seed(1)]
+        assert sizes == [19] * 5 and source.num_batches == 5
+    evaluation = CachedBatches([load_cache(data, "train", (32, 32))], labels, 19, "cpu")
+    assert [len(y) for _, y in evaluation][-1] == 1  # evaluation keeps every image

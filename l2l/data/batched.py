@@ -79,8 +79,10 @@ class FileImages:
 
     def batches(self, index_batches: list[torch.Tensor]) -> Iterator[torch.Tensor]:
         sampler = [idx.cpu().tolist() for idx in index_batches]
+        # a private generator: a DataLoader otherwise draws its worker base seed from torch's global RNG,
+        # which would shift the epoch's RandAugment, dropout and mask draws against the cached source
         loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.num_workers,
-                            pin_memory=self.device.type == "cuda")
+                            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0))
         return (x.to(self.device, non_blocking=True) for x, _ in loader)
 
 
