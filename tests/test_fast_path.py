@@ -128,10 +128,10 @@ def test_one_step_fast_equals_plain_fp32(tiny_dataset, tmp_path, method):
         model.train()
         torch.manual_seed(1)  # the IC-MLM's random masks
         losses.append(train_step(model, x, yf, opt, amp=amp))
-    tol = 2e-2 if settings["amp"] else 1e-5  # bf16 autocast on CUDA: 8-bit mantissa (documented tolerance)
+    tol = 2e-2 if settings["amp"] else 1e-5  # bf16 autocast on CUDA: 8-bit mantissa (the bf16 test's tolerance)
     assert losses[0].item() == pytest.approx(losses[1].item(), rel=tol, abs=1e-6)
     for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
-        assert torch.allclose(p, q, rtol=100 * tol, atol=100 * tol if settings["amp"] else 1e-5), name
+        assert torch.allclose(p, q, rtol=1e-2 if settings["amp"] else 1e-4, atol=1e-3 if settings["amp"] else 1e-5), name
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 autocast runs on CUDA only")
