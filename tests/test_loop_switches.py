@@ -136,3 +136,32 @@ def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset
         best = column.min() if m == "error" else column.max()
         assert column[e - 1] == best and saved["test_per_metric"][m] == pytest.approx(column[e - 1])
     assert saved["selected_epochs"]["error"] == result["selected_epoch"]
+
+
+def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_path, monkeypatch):
+    """Per-metric bests, Mixup draws and the plateau state survive a kill (resume.ckpt, read weights-only)."""
+    from l2l.tracking import Tracker
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = resolve({"method": "fc_head", "data": {"path": str(tiny_dataset), "augment": ["pad_crop"]},
+                   "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_per_metric": True,
+                             "scheduler": "plateau", "plateau_on": "test_loss", "mixup_alpha": 0.5,
+                             "mixup_prob": 0.5},
+                   "tracking": {"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "resume"}})
+    reference = train(cfg, tmp_path / "ref", log=lambda m: None)
+    real = Tracker.log_metrics
+
+    def dies_at_step_2(self, metrics, step=None):
+        if step == 2:
+            raise KeyboardInterrupt  # a kill right after epoch 2's checkpoint
+        return real(self, metrics, step)
+
+    monkeypatch.setattr(Tracker, "log_metrics", dies_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", log=lambda m: None)
+    monkeypatch.setattr(Tracker, "log_metrics", real)
+    resumed = train(cfg, tmp_path / "run", log=lambda m: None)
+    for key in ("test", "selected_epochs", "test_per_metric", "selected_epoch"):
+        assert resumed[key] == reference[key], key
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "run" / "history.csv").drop(columns="train_images_per_s"),
+                                  pd.read_csv(tmp_path / "ref" / "history.csv").drop(columns="train_images_per_s"))
