@@ -138,7 +138,8 @@ def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset
     assert saved["selected_epochs"]["error"] == result["selected_epoch"]
 
 
-def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kill_at", [2, 3])  # 3: after the last epoch, everything comes from the checkpoint
+def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_path, monkeypatch, kill_at):
     """Per-metric bests, Mixup draws and the plateau state survive a kill (resume.ckpt, read weights-only)."""
     from l2l.tracking import Tracker
 
@@ -151,12 +152,12 @@ def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_
     reference = train(cfg, tmp_path / "ref", log=lambda m: None)
     real = Tracker.log_metrics
 
-    def dies_at_step_2(self, metrics, step=None):
-        if step == 2:
-            raise KeyboardInterrupt  # a kill right after epoch 2's checkpoint
+    def dies(self, metrics, step=None):
+        if step == kill_at:
+            raise KeyboardInterrupt  # a kill right after that epoch's checkpoint
         return real(self, metrics, step)
 
-    monkeypatch.setattr(Tracker, "log_metrics", dies_at_step_2)
+    monkeypatch.setattr(Tracker, "log_metrics", dies)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "run", log=lambda m: None)
     monkeypatch.setattr(Tracker, "log_metrics", real)
