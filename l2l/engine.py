@@ -244,7 +244,9 @@ class MixupPolicy:
 
 
 def accepts_mix(model: torch.nn.Module) -> bool:
-    """Whether the model's forward takes ``mix_lam`` / ``mix_labels`` (heads with an IC-MLM)."""
+    """Whether the model's forward takes ``mix_lam`` / ``mix_labels`` (heads with an IC-MLM): in a mixed
+    batch with ``train.mixup_label_embeddings`` the loop passes λ and the 2×B×M stack (own labels,
+    Mixup partner's labels), from which the IC-MLM mixes its label embeddings (official LFWA code)."""
     return bool(getattr(model, "accepts_mix", False) or getattr(getattr(model, "head", None), "accepts_mix", False))
 
 
@@ -274,13 +276,15 @@ def train_one_epoch(model, batches: Iterable, optimizer, device, loss_fn: LossFn
     model.train()
     mix_into_model = mixup is not None and mixup.label_embeddings and accepts_mix(model)
     total, count = torch.zeros((), device=device), 0
-    total = getattr(batches, "num_batches", None)
-    for images, y in progress_bar(batches, total=total, desc=desc, unit="batch", bar=bar, leave=False):
+    n_batches = getattr(batches, "num_batches", None)  # Batches: len() counts samples, the bar counts batches
+    for images, y in progress_bar(batches, total=n_batches, desc=desc, unit="batch", bar=bar, leave=False):
         if stop is not None and stop():
             return None
         images, y = images.to(device, non_blocking=True), y.to(device, non_blocking=True)
         mix = mixup.draw(len(y)) if mixup is not None else None
-        kwargs = {"mix_lam": mix.lam, "mix_labels": y[mix.perm.to(device)]} if mix and mix_into_model else None
+        kwargs = None
+        if mix is not None and mix_into_model:  # 2×B×M: each image's own labels and its partner's (models/)
+            kwargs = {"mix_lam": mix.lam, "mix_labels": torch.stack([y, y[mix.perm.to(device)]])}
         images, y = apply_mix(images, y, mix)
         loss = train_step(model, images, y, optimizer, loss_fn, grad_clip, amp, kwargs)
         total += loss * len(y)  # accumulated on device: no host sync per step

@@ -80,7 +80,8 @@ def test_label_embedding_mix_passes_the_partners_labels(accepts):
     images, kw = model.seen[0]
     assert torch.allclose(images, mix.lam * x + (1 - mix.lam) * x[mix.perm])
     if accepts:
-        assert kw["mix_lam"] == pytest.approx(mix.lam) and torch.equal(kw["mix_labels"], y[mix.perm])
+        assert kw["mix_lam"] == pytest.approx(mix.lam)
+        assert torch.equal(kw["mix_labels"], torch.stack([y, y[mix.perm]]))  # own labels, partner's labels
     else:
         assert kw == {}
 
@@ -166,3 +167,53 @@ def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_
         assert resumed[key] == reference[key], key
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "run" / "history.csv").drop(columns="train_images_per_s"),
                                   pd.read_csv(tmp_path / "ref" / "history.csv").drop(columns="train_images_per_s"))
+
+
+def test_randaugment_official_is_wired_last_with_n_and_m(tiny_dataset, monkeypatch):
+    """data.augment randaugment_official calls l2l.data.official_augment.official_randaugment(n, m) per image,
+    after pad_crop (a stand-in op that paints each image grey: a padded border after it would show)."""
+    import sys
+    import types
+
+    from l2l.data import load_prepared
+    from l2l.data.loader import normalize
+    from l2l.engine import build_batches
+
+    calls = []
+
+    def official_randaugment(n, m, generator=None):
+        calls.append((n, m))
+        return lambda img: torch.full_like(img, 200)
+
+    monkeypatch.setitem(sys.modules, "l2l.data.official_augment",
+                        types.SimpleNamespace(official_randaugment=official_randaugment))
+    cfg = resolve({"data": {"path": str(tiny_dataset), "augment": ["randaugment_official", "pad_crop"],
+                            "randaugment_n": 3, "randaugment_m": 7}, "train": {"batch_size": 32}})
+    train_batches, evals = build_batches(cfg, load_prepared(tiny_dataset), torch.device("cpu"), False)
+    x, _ = next(iter(train_batches.set_epoch_seed(0)))
+    assert calls and set(calls) == {(3, 7)}
+    assert torch.equal(x, normalize(torch.full_like(x, 200, dtype=torch.uint8)))
+    calls.clear()
+    next(iter(evals["test"]))
+    assert calls == []  # never at evaluation
+
+
+def test_epoch_loss_is_the_sample_weighted_mean_of_the_step_losses(tiny_dataset):
+    from l2l.data import load_prepared
+    from l2l.data.batched import CachedBatches
+    from l2l.data.cache import load_cache
+    from l2l.engine import model_loss
+    from l2l.models import create_model
+
+    data = load_prepared(tiny_dataset)
+    batches = CachedBatches([load_cache(data, "train", (32, 32))], data.labels[data.indices("train")], 40, "cpu",
+                            train=True)  # 96 images: batches of 40, 40, 16
+    torch.manual_seed(0)
+    model = create_model("fc_head", "small_cnn", len(data.attributes))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # weights stay: the steps' losses can be recomputed
+    got = train_one_epoch(model, batches.set_epoch_seed(5), opt, torch.device("cpu"))
+    model.train()
+    with torch.no_grad():
+        parts = [(model_loss(model, model(x), y).item(), len(y)) for x, y in batches.set_epoch_seed(5)]
+    assert [n for _, n in parts] == [40, 40, 16]
+    assert got == pytest.approx(sum(v * n for v, n in parts) / 96, rel=1e-6)
