@@ -172,7 +172,7 @@ class Fast:
             images, y = next(self.train_iter)
             if len(y) < 2:  # a 1-image tail batch: BatchNorm cannot train on it
                 images, y = next(self.train_iter)
-            total += train_step(self.model, images, y, self.opt, None, None, None, self.amp) * len(y)
+            total += train_step(self.model, images, y, self.opt, amp=self.amp) * len(y)
             seen += len(y)
         float(total)  # one host sync per measurement, as per epoch in the engine
         return seen
@@ -287,8 +287,9 @@ def embedded_epoch(device: torch.device, repeats: int = 3, method: str = "fc_hea
     as the engine does for small datasets) and by the cache; plus the data pass alone. FC Head: the
     cheapest model, where the data path weighs most."""
     from l2l.config import resolve
-    from l2l.engine import _loader, batch_sources, build_model, build_optimizer, train_one_epoch
-    from l2l.data.loader import AttributeImageDataset
+    from l2l.data.batched import Batches, FileImages
+    from l2l.data.loader import DecodedImages
+    from l2l.engine import build_batches, build_model, build_optimizer, train_one_epoch
 
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(Path(tmp) / "embedded", seed=0)
@@ -302,10 +303,11 @@ def embedded_epoch(device: torch.device, repeats: int = 3, method: str = "fc_hea
         cfgs = {c: resolve({"method": method, "model": {"ffn_dim": 256}, "data": {"path": str(root), "cache": c},
                             "train": {"channels_last": c, "fused_optimizer": c}}) for c in (False, True)}
         t = time.perf_counter()
-        preload_ds = AttributeImageDataset(data, "train", (32, 32), train=True, preload=True)
+        plain_src = build_batches(cfgs[False], data, device, channels_last=False)[0]  # files, preloaded
         out["preload_decode_s"] = time.perf_counter() - t  # what the per-sample path pays at every run start
-        decode_ds = AttributeImageDataset(data, "train", (32, 32), train=True, preload=False)
-        cached_src = batch_sources(cfgs[True], data, device, channels_last=device.type == "cuda")[0]
+        labels = data.labels[data.indices("train")]
+        decode_src = Batches(FileImages(DecodedImages(data, "train", (32, 32)), device), labels, 64, device, train=True)
+        cached_src = build_batches(cfgs[True], data, device, channels_last=device.type == "cuda")[0]
         for rep in range(repeats + 1):
             for c in (False, True):
                 cfg = cfgs[c]
@@ -314,8 +316,7 @@ def embedded_epoch(device: torch.device, repeats: int = 3, method: str = "fc_hea
                 if c and device.type == "cuda":
                     model = model.to(memory_format=torch.channels_last)
                 opt = build_optimizer(cfg, model)
-                batches = (lambda: cached_src.set_epoch_seed(rep)) if c else \
-                    (lambda: _loader(preload_ds, cfg, True, torch.Generator().manual_seed(rep)))
+                batches = (lambda: cached_src.set_epoch_seed(rep)) if c else (lambda: plain_src.set_epoch_seed(rep))
                 t = time.perf_counter()
                 for _ in batches():
                     pass
@@ -323,14 +324,14 @@ def embedded_epoch(device: torch.device, repeats: int = 3, method: str = "fc_hea
                 if not rep:  # rep 0 is a warm-up pass over the data only
                     continue
                 t, cpu = time.perf_counter(), time.process_time()
-                train_one_epoch(model, batches(), opt, device, None, None, None)
+                train_one_epoch(model, batches(), opt, device)
                 res["cached_epoch_s" if c else "plain_epoch_s"].append(time.perf_counter() - t)
                 # CPU seconds of this process: insensitive to other jobs on a shared machine (1 thread, no workers)
                 res["cached_epoch_cpu_s" if c else "plain_epoch_cpu_s"].append(time.process_time() - cpu)
                 res["cached_data_s" if c else "plain_data_s"].append(data_s)
             if rep:  # the per-sample path without preload (datasets over 64x64 px or 20,000 images): decode every epoch
                 t = time.perf_counter()
-                for _ in _loader(decode_ds, cfgs[False], True, torch.Generator().manual_seed(rep)):
+                for _ in decode_src.set_epoch_seed(rep):
                     pass
                 res["decode_data_s"].append(time.perf_counter() - t)
         out.update({k: statistics.median(v) for k, v in res.items()})

@@ -30,27 +30,16 @@ def _mlm_decoder(model: torch.nn.Module) -> torch.nn.Module:
                     f"or icmlm_2stage run")
 
 
-def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, Any]:
-    from l2l.config import resolve
-    from l2l.engine import build_model
-
-    path = Path(run_dir) / "model.pt"
-    if not path.is_file():
-        raise UserError(f"{path}: no model.pt; give the folder of a finished run")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = resolve(ckpt["config"])
-    model = build_model(cfg, len(ckpt["attributes"]))
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), cfg
-
-
 def attention_maps(run_dir: str | Path, samples: Sequence[int], layer: int = 1, head: int = 1,
                    split: str = "test") -> list[dict[str, Any]]:
     """Per sample: the head's M×M attention at ``layer`` (both 1-based, as in the paper) and its labels."""
     from l2l.data import load_prepared
     from l2l.data.loader import AttributeImageDataset
 
-    model, cfg = load_run(run_dir)
+    from l2l.run_folder import load_run
+
+    run = load_run(run_dir)
+    model, cfg = run.model, run.cfg
     decoder = _mlm_decoder(model)
     if not 1 <= layer <= len(decoder.layers):
         raise UserError(f"--layer {layer}: the IC-MLM of {run_dir} has layers 1..{len(decoder.layers)}")

@@ -111,7 +111,7 @@ def cmd_init_tracking(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from l2l.aggregate import aggregate
+    from l2l.report.demo import aggregate
 
     summary = aggregate(args.metrics, args.out_dir)
     print(summary.to_string(index=False))
@@ -266,7 +266,7 @@ def cmd_macs(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    from l2l.tables import build_table
+    from l2l.report.paper import build_table
 
     plan = json.loads(args.plan_json)
     summary = build_table(plan, args.paper, args.out_dir, args.macs or [])

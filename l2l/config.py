@@ -63,6 +63,12 @@ class TrainConfig:
     plateau_patience: int = 4
     grad_clip: float | None = None
     mixup_alpha: float = 0.0  # Mixup Beta(alpha, alpha); 0 = off
+    mixup_prob: float = 1.0  # probability that a batch is mixed (official LFWA: 0.2)
+    mixup_label_embeddings: bool = False  # mixed batch: the IC-MLM also mixes the partner's label embeddings
+    loss_reduction: str = "mean"  # mean: over batch x attributes | sum: over attributes, mean over batch (official PA)
+    logit_clamp: float | None = None  # clamp logits to +-value inside the loss (official LFWA: 10)
+    plateau_on: str = "auto"  # what ReduceLROnPlateau watches: auto (val_error, else train_loss) | <split>_loss | <split>_error
+    selection_per_metric: bool = False  # also pick each metric's best epoch separately (official PA, on test)
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
     device: str = "auto"  # auto: CUDA when present, else CPU (l2l.devices); the word auto stays in the config
@@ -79,7 +85,9 @@ class TrainConfig:
 class DataConfig:
     path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
     image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
-    augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment
+    augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment, randaugment_official
+    randaugment_n: int = 2  # randaugment_official: operations per image
+    randaugment_m: int = 13  # randaugment_official: magnitude
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_split: str | None = "val"
     test_split: str = "test"
@@ -158,6 +166,10 @@ def test_split_uses(cfg: RunConfig) -> list[str]:
     uses = []
     if t.selection == "best_test":
         uses.append("train.selection=best_test (the epoch is picked on the test split)")
+    if t.plateau_on.startswith("test_") and t.scheduler == "plateau":
+        uses.append(f"train.plateau_on={t.plateau_on} (the learning rate is scheduled on the test split)")
+    if t.selection_per_metric and t.selection == "best_test":
+        uses.append("train.selection_per_metric with best_test (each metric's epoch is picked on test)")
     if d.val_split is not None and d.val_split == d.test_split:
         uses.append(f"data.val_split={d.val_split} equals data.test_split (selection and the plateau "
                     f"scheduler would read the test split)")
@@ -177,6 +189,10 @@ def _check(cfg: RunConfig) -> None:
          f"two-stage methods ({', '.join(TWO_STAGE_METHODS)}) and be unset otherwise")
     need(t.selection != "best_val" or cfg.data.val_split is not None,
          "train.selection=best_val needs data.val_split; set selection: last for datasets without val")
+    need(not t.plateau_on.startswith("val_") or cfg.data.val_split is not None,
+         f"train.plateau_on={t.plateau_on} needs data.val_split; use test_loss (official) or train_loss")
+    need(not t.selection_per_metric or t.selection != "last",
+         "train.selection_per_metric needs selection best_val or best_test (last picks no epoch)")
     leaks = test_split_uses(cfg) if cfg.protocol == "clean" else []
     need(not leaks, f"protocol clean never selects or schedules on the test split, but {'; '.join(leaks)}; "
                     f"use a val split (or selection: last), or protocol: official")

@@ -102,3 +102,26 @@ def scalar_metrics(metrics: Mapping[str, object]) -> dict[str, float]:
     for g, v in dict(metrics.get("group_accuracy", {})).items():
         out[f"group_accuracy.{g}"] = float(v)
     return out
+
+
+# The one list of headline metrics and their directions (engine selection, tables, aggregate).
+METRICS = ("error", "mA", "accuracy", "precision", "recall", "f1")
+LOWER_IS_BETTER = frozenset({"error", "loss", "aqn_error", "label_error"})
+HIGHER_IS_BETTER = frozenset({"mA", "accuracy", "precision", "recall", "f1", "f1_of_means", "label_accuracy"})
+
+
+def lower_is_better(metric: str) -> bool:
+    """Direction of a metric name (``val_error`` and ``error`` alike); unknown names raise ValueError."""
+    base = metric.split("_", 1)[1] if metric.split("_", 1)[0] in ("train", "val", "test") else metric
+    if base in LOWER_IS_BETTER or base.endswith("_error"):
+        return True
+    if base in HIGHER_IS_BETTER or base.startswith("group"):
+        return False
+    raise ValueError(f"metric '{metric}' has no known direction")
+
+
+def is_better(metric: str, value: float, best: float | None) -> bool:
+    """Whether ``value`` improves on ``best`` (None: nothing yet) for ``metric``; ties keep the earlier."""
+    if best is None:
+        return True
+    return value < best if lower_is_better(metric) else value > best

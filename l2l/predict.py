@@ -17,7 +17,6 @@ keep the order of the training dataset's ``meta.yaml``.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import sys
 from collections.abc import Callable, Sequence
@@ -29,61 +28,20 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from l2l.config import RunConfig, resolve
 from l2l.data.loader import build_transform, decode_image
-from l2l.engine import build_model
 from l2l.engine import predict as forward_split
 from l2l.errors import UserError
-from l2l.io import atomic_write, read_yaml
+from l2l.io import atomic_write
+from l2l.run_folder import LoadedRun, load_run  # noqa: F401 (load_run is part of this module's API)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 ON_ERROR = ("skip", "fail")
 
 
 @dataclass
-class LoadedRun:
-    """A run folder's model in eval mode, its resolved config and attribute names."""
-
-    cfg: RunConfig
-    model: torch.nn.Module
-    attributes: list[str]
-    prediction_key: str
-
-
-@dataclass
 class Predictions:
     table: pd.DataFrame  # image, <attr>_prob, <attr>_pred
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
-
-
-def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """Rebuild the model of ``run_dir`` from config.yaml and load model.pt (no download, no MLflow)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run folder {run_dir} does not exist; pass --run a folder with config.yaml and model.pt "
-                        f"(e.g. results/<experiment>/runs/<dataset>/<backbone>/<method>/<variant>/seed<N>)")
-    ckpt_path, cfg_path = run_dir / "model.pt", run_dir / "config.yaml"
-    if not ckpt_path.is_file():
-        raise UserError(f"{run_dir} has no model.pt (the run has not finished, or this is not a run folder); "
-                        f"finish it with `snakemake --cores N all` or `l2l train`, or pass another --run")
-    if not cfg_path.is_file():
-        raise UserError(f"{run_dir} has model.pt but no config.yaml; restore the run's config.yaml "
-                        f"(it records the architecture) or re-train the run")
-    cfg = resolve(read_yaml(cfg_path) or {})
-    # The weights come from the checkpoint: never fetch ImageNet weights here.
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False))
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        attributes = list(ckpt["attributes"])
-        model = build_model(cfg, len(attributes))
-        model.load_state_dict(ckpt["model"])
-    except UserError:
-        raise
-    except Exception as e:  # torch raises many types for a truncated or mismatched checkpoint
-        raise UserError(f"{ckpt_path}: cannot be loaded with {cfg_path} ({type(e).__name__}: {e}); "
-                        f"re-train the run or restore both files from the same run") from e
-    model.to(torch.device(device)).eval()
-    return LoadedRun(cfg=cfg, model=model, attributes=attributes, prediction_key=model.prediction_key)
 
 
 def find_images(spec: str) -> list[Path]:

@@ -289,6 +289,6 @@ def test_nan_in_a_later_epoch_keeps_the_last_good_epoch(tmp_path, tiny_dataset, 
     assert res.returncode == 2
     line = _one_line(res)
     assert "training loss is nan in epoch 2" in line and line.endswith("keeps the last good epoch (1)"), line
-    ckpt = torch.load(tmp_path / "run" / "resume.ckpt", weights_only=False)
+    ckpt = torch.load(tmp_path / "run" / "resume.ckpt", weights_only=True)
     assert ckpt["epoch"] == 0 and len(ckpt["history"]) == 1 and ckpt["history"][0]["train_loss"] > 0
     assert [r.info.status for r in _nothing_half_written(tmp_path)] == ["FAILED"]

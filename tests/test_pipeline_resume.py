@@ -46,7 +46,7 @@ def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
     assert proc.returncode != 0, out[-3000:]
     assert not (run_dir / "metrics.json").exists()
     assert (run_dir / "resume.ckpt").is_file(), out[-3000:]
-    assert torch.load(run_dir / "resume.ckpt", weights_only=False)["epoch"] < 2
+    assert torch.load(run_dir / "resume.ckpt", weights_only=True)["epoch"] < 2
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]

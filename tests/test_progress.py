@@ -18,8 +18,13 @@ def test_without_a_bar_logs_evenly_spaced_milestones():
     assert [line.split()[1] for line in lines] == ["2/10", "5/10", "8/10", "10/10"]
     assert all(line.startswith("work: ") and "img/s" in line for line in lines)
     silent = []
-    assert list(progress(iter([1, 2]), bar=False)) == [1, 2]  # no total, no log: just the items
+    assert list(progress(iter([1, 2]), bar=False, log=silent.append)) == [1, 2]  # no total: nothing to log
     assert silent == []
+
+
+def test_without_a_bar_or_log_nothing_is_written(capsys):
+    assert list(progress(range(5), desc="quiet", bar=False)) == list(range(5))
+    assert capsys.readouterr() == ("", "")
 
 
 def _run_on_a_terminal(args, timeout=300):

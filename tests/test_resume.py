@@ -116,7 +116,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(reference, dataset,
     rest = proc.communicate(timeout=120)[0]
     stopped_in = time.time() - t_signal
     assert not (run / "metrics.json").exists()
-    ckpt = torch.load(run / "resume.ckpt", weights_only=False)
+    ckpt = torch.load(run / "resume.ckpt", weights_only=True)
     assert ckpt["epoch"] in (0, 1)  # epoch 1 (0-based 0) done; at most epoch 2 if the signal hit its end
     assert ckpt["epoch"] < EPOCHS - 1
     if sig == signal.SIGKILL:
@@ -159,7 +159,7 @@ def test_epoch_lost_between_checkpoint_and_mlflow_is_logged_once_on_resume(tiny_
     monkeypatch.setattr(Tracker, "log_metrics", dies_at_step_2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "run", log=lambda m: None)
-    assert torch.load(tmp_path / "run" / "resume.ckpt", weights_only=False)["epoch"] == 1  # epoch 2 is saved
+    assert torch.load(tmp_path / "run" / "resume.ckpt", weights_only=True)["epoch"] == 1  # epoch 2 is saved
     monkeypatch.setattr(Tracker, "log_metrics", real)
     result = train(cfg, tmp_path / "run", log=lambda m: None)
     client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
@@ -200,7 +200,7 @@ def test_resume_when_the_mlflow_run_is_gone_logs_a_complete_new_run(tiny_dataset
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "run", log=lambda m: None)
     monkeypatch.setattr(Tracker, "log_metrics", real)
-    old = torch.load(tmp_path / "run" / "resume.ckpt", weights_only=False)["run_id"]
+    old = torch.load(tmp_path / "run" / "resume.ckpt", weights_only=True)["run_id"]
     MlflowClient(uri).delete_run(old)
     result = train(cfg, tmp_path / "run", log=lambda m: None)
     assert result["mlflow_run_id"] != old

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from l2l.plan.tables import plan_table
-from l2l.tables import build_table, paired_stats, parse_printed
+from l2l.report.paper import build_table, paired_stats, parse_printed
 
 RUN = "{root}/runs/{dataset}/{backbone}/{method}/{variant}/seed{seed}"
 

@@ -24,10 +24,10 @@ def aqn_run(tiny_dataset, tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["mlm_mlp", "mlm_encoder", "icmlm_2stage"])
 def test_refiner_trains_and_stage_one_stays_frozen(method, aqn_run, tiny_dataset, tmp_path):
-    stage_one = torch.load(aqn_run / "model.pt", weights_only=False)["model"]
+    stage_one = torch.load(aqn_run / "model.pt", weights_only=True)["model"]
     result = train(_cfg(tiny_dataset, tmp_path, method, init_from=str(aqn_run / "model.pt")), tmp_path / "run",
                    log=lambda m: None)
-    after = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
+    after = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["model"]
     for key, value in stage_one.items():  # backbone (BatchNorm statistics included) and AQN unchanged
         assert torch.equal(after[key], value), key
     assert any(k.startswith("head.refiner.") for k in after)

@@ -1,21 +1,25 @@
-"""Batches straight from the uint8 image cache, augmented as whole batches on the training device.
+"""The one data interface of the training loop: (images, labels) batches on the device.
 
-The per-sample path (``AttributeImageDataset`` in a ``DataLoader``) pays a Python call, a
-transform pipeline and a collate per image. Here a batch is one gather from the cached array,
-one host→device copy of uint8 (4× less than float32), then augmentation on the device:
+Two sources hold the same uint8 pixels (decode + antialiased resize of each image file):
 
-* ``hflip``: each image flipped with probability 0.5 (one ``torch.where``);
-* ``pad_crop``: zero-pad by :func:`pad_pixels` and crop back at a random offset per image
-  (one gather);
-* ``randaugment``: torchvision.transforms.v2.RandAugment (2 ops, magnitude 9) on each
-  image's uint8 tensor: ops are drawn per image, as in the per-sample path, so the loop is
-  per image but on device tensors, with no decode;
-* Mixup (``train.mixup_alpha`` > 0): one λ ~ Beta(α, α) per batch, images and labels mixed
-  with a permutation of the batch; a label unknown (-1) in either image stays unknown.
+* :class:`CachedImages`: the prepare-time uint8 cache (``data.cache: true``, :mod:`l2l.data.cache`);
+  a batch is one gather (from device memory when the cache fits in ``RESIDENT_BYTES``, else from the
+  memory map), one host→device copy of uint8;
+* :class:`FileImages`: the image files, decoded per sample in a ``DataLoader`` (``num_workers``),
+  optionally preloaded once into memory (small datasets).
 
-The names are those of ``data.augment`` / ``train.mixup_alpha`` in the per-sample path, so a
-config means the same augmentation whichever path runs it. Every random draw comes from
-generators seeded with (seed, epoch).
+:class:`Batches` turns either into batches, the same way for both:
+
+* order: training shuffles with a generator on the device seeded with the epoch seed; evaluation
+  keeps the split's order;
+* a training batch of one (the last one, when the split size is 1 mod the batch size) is **dropped**,
+  whatever the model: BatchNorm1d on logits (``model.logit_bn``) cannot train on one sample, and a
+  one-sample step would be noise anyway. Evaluation keeps every sample;
+* training batches are augmented on the device by :func:`l2l.data.augment.augment_batch` (one order,
+  pad_crop → hflip → randaugment), then normalised; ``channels_last`` last.
+
+Mixup is not applied here: the loop applies :func:`l2l.data.mixup.mixup` (it needs the pairing
+to feed the label-embedding mix to the model).
 """
 
 from __future__ import annotations
@@ -24,91 +28,29 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
+from torch.utils.data import DataLoader
 
-from l2l.data.loader import IMAGENET_MEAN, IMAGENET_STD, pad_pixels
+from l2l.data.augment import AUGMENTATIONS, augment_batch, check_augment, hflip, pad_crop, pad_pixels  # noqa: F401
+from l2l.data.loader import DecodedImages, normalize
 
-BATCHED_AUGMENTATIONS = ("hflip", "pad_crop", "randaugment")
 RESIDENT_BYTES = 2 << 30  # caches up to 2 GiB live on the training device; larger ones stay memory-mapped
 
 
-def hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    flip = torch.rand(len(x), device=x.device, generator=gen) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+class CachedImages:
+    """uint8 rows of cached arrays (the splits' parts, concatenated logically, not copied)."""
 
-
-def pad_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
-    """Zero-pad each side by ``pad`` and crop H×W at a random offset per image."""
-    b, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    oy = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=gen)
-    ox = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=gen)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # B×H×1
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]  # B×1×W
-    bi = torch.arange(b, device=x.device)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[bi, rows, cols].permute(0, 3, 1, 2)
-
-
-_RANDAUGMENT = v2.RandAugment()
-
-
-def randaugment(x: torch.Tensor) -> torch.Tensor:
-    """RandAugment with ops drawn per image (v2 on a batch would apply one op draw to all)."""
-    return torch.stack([_RANDAUGMENT(img) for img in x])
-
-
-def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator,
-          gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    lam = float(rng.beta(alpha, alpha))
-    perm = torch.randperm(len(x), device=x.device, generator=gen)
-    y2 = y[perm]
-    mixed_y = torch.where((y < 0) | (y2 < 0), torch.full_like(y, -1.0), lam * y + (1 - lam) * y2)
-    return lam * x + (1 - lam) * x[perm], mixed_y
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """uint8 → float32 in [0, 1] → ImageNet-normalised: the loader's ToDtype + Normalize."""
-    x = v2.functional.to_dtype(x, torch.float32, scale=True)
-    return v2.functional.normalize(x, list(IMAGENET_MEAN), list(IMAGENET_STD))
-
-
-class CachedBatches:
-    """Iterable of (images, labels) batches on ``device`` read from cached uint8 arrays.
-
-    ``parts`` are the cached arrays of the splits (concatenated logically, not copied);
-    ``labels`` the matching float label rows. ``train``: shuffled and augmented, else in order. Small caches are copied to the device once;
-    large ones are gathered per batch from the memory map and copied (pinned, non-blocking).
-    """
-
-    def __init__(self, parts: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, device: torch.device,
-                 augment: Sequence[str] = (), mixup_alpha: float = 0.0, channels_last: bool = False,
-                 train: bool = False) -> None:
-        unknown = sorted(set(augment) - set(BATCHED_AUGMENTATIONS))
-        if unknown:
-            raise ValueError(f"unknown augmentation(s) {unknown}; available: {BATCHED_AUGMENTATIONS}")
-        self.device, self.batch_size, self.train = torch.device(device), batch_size, train
-        self.augment, self.mixup_alpha, self.channels_last = list(augment), mixup_alpha, channels_last
+    def __init__(self, parts: Sequence[np.ndarray], device: torch.device) -> None:
+        self.parts, self.device = parts, torch.device(device)
         self.offsets = np.cumsum([0] + [len(p) for p in parts])
-        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32)).to(self.device)
         self.image_size = tuple(parts[0].shape[2:])
-        nbytes = sum(p.nbytes for p in parts)
         self.resident = None
-        if nbytes <= RESIDENT_BYTES:
+        if sum(p.nbytes for p in parts) <= RESIDENT_BYTES:
             self.resident = torch.cat([torch.from_numpy(np.array(p)) for p in parts]).to(self.device)
-        self.parts = parts
-        self._gen: torch.Generator | None = None
-        self._rng = np.random.default_rng(0)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def set_epoch_seed(self, seed: int) -> "CachedBatches":
-        """Seed the order and augmentation draws of the next pass (called once per epoch)."""
-        self._gen = torch.Generator(device=self.device).manual_seed(seed)
-        self._rng = np.random.default_rng(seed)
-        return self
-
-    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
         if self.resident is not None:
             return self.resident[idx.to(self.device)]
         idx_np = idx.cpu().numpy()
@@ -122,33 +64,84 @@ class CachedBatches:
             out[torch.from_numpy(sel[order])] = torch.from_numpy(self.parts[p][local[order]])
         return out.to(self.device, non_blocking=True)
 
-    def _augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gen = self._gen
-        if "randaugment" in self.augment:
-            x = randaugment(x)
-        if "pad_crop" in self.augment:
-            x = pad_crop(x, pad_pixels(self.image_size), gen)
-        if "hflip" in self.augment:
-            x = hflip(x, gen)
-        x = normalize(x)
-        if self.mixup_alpha > 0:
-            x, y = mixup(x, y, self.mixup_alpha, self._rng, gen)
-        return x, y
+    def batches(self, index_batches: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+        return (self.gather(idx) for idx in index_batches)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+
+class FileImages:
+    """uint8 images decoded from the files (per sample, in ``num_workers`` DataLoader workers)."""
+
+    def __init__(self, dataset: DecodedImages, device: torch.device, num_workers: int = 0) -> None:
+        self.dataset, self.device, self.num_workers = dataset, torch.device(device), num_workers
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batches(self, index_batches: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+        sampler = [idx.cpu().tolist() for idx in index_batches]
+        # a private generator: a DataLoader otherwise draws its worker base seed from torch's global RNG,
+        # which would shift the epoch's RandAugment, dropout and mask draws against the cached source
+        loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.num_workers,
+                            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0))
+        return (x.to(self.device, non_blocking=True) for x, _ in loader)
+
+
+class Batches:
+    """Iterable of (images, labels) on ``device`` from either source (see the module docstring)."""
+
+    def __init__(self, images: CachedImages | FileImages, labels: np.ndarray, batch_size: int,
+                 device: torch.device, train: bool = False, augment: Sequence[str] = (),
+                 channels_last: bool = False, randaugment_n: int = 2, randaugment_m: int = 13) -> None:
+        check_augment(augment)
+        self.images, self.batch_size, self.train = images, batch_size, train
+        self.device = torch.device(device)
+        self.augment, self.channels_last = list(augment), channels_last
+        self.randaugment = (randaugment_n, randaugment_m)
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32)).to(self.device)
+        self._gen: torch.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per pass (what a progress bar counts); ``len()`` counts samples."""
         n = len(self)
-        if self.train:
+        full, rest = divmod(n, self.batch_size)
+        return full + (1 if rest and not (self.train and n > 1 and rest == 1) else 0)
+
+    def set_epoch_seed(self, seed: int) -> "Batches":
+        """Seed the order and augmentation draws of the next pass (called once per epoch)."""
+        self._gen = torch.Generator(device=self.device).manual_seed(seed)
+        return self
+
+    def index_batches(self) -> list[torch.Tensor]:
+        """The pass's index batches: shuffled in training (a final batch of one dropped), else in order."""
+        n = len(self)
+        if not self.train:
+            order = torch.arange(n, device=self.device)
+        else:
             if self._gen is None:
                 self.set_epoch_seed(0)
             order = torch.randperm(n, device=self.device, generator=self._gen)
-        else:
-            order = torch.arange(n, device=self.device)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            if self.train and len(idx) == 1 and n > 1:
-                break  # a training batch of one breaks BatchNorm1d on logits (model.logit_bn); never trained on
-            x, y = self._gather(idx), self.labels[idx]
-            x, y = self._augment(x, y) if self.train else (normalize(x), y)
+        out = [order[s:s + self.batch_size] for s in range(0, n, self.batch_size)]
+        if self.train and n > 1 and len(out[-1]) == 1:
+            out.pop()  # the training batch-of-one policy (module docstring)
+        return out
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        idx_batches = self.index_batches()
+        for idx, x in zip(idx_batches, self.images.batches(idx_batches)):
+            if self.train:
+                x = augment_batch(x, self.augment, self._gen, *self.randaugment)
+            x = normalize(x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y
+            yield x, self.labels[idx.to(self.device)]
+
+
+def CachedBatches(parts: Sequence[np.ndarray], labels: np.ndarray, batch_size: int, device: torch.device,
+                  augment: Sequence[str] = (), channels_last: bool = False, train: bool = False) -> Batches:
+    """Batches of cached arrays (shorthand used by benchmarks and tests)."""
+    return Batches(CachedImages(parts, device), labels, batch_size, device, train=train, augment=augment,
+                   channels_last=channels_last)

@@ -9,18 +9,13 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from l2l.data.augment import AUGMENTATIONS, augment_batch, check_augment, pad_pixels  # noqa: F401 (re-exported)
 from l2l.data.format import PreparedDataset
 from l2l.data.images import read_image  # the one image-opening policy (pixel limit, errors)
 from l2l.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-AUGMENTATIONS = ("hflip", "pad_crop", "randaugment")
-
-
-def pad_pixels(image_size: Sequence[int]) -> int:
-    """Padding of ``pad_crop``: 10 px at 192 px (PA-100K: Pad(10) at 256x192) (the PA-100K baseline's Pad(10)), scaled with the image."""
-    return max(1, round(10 * min(image_size) / 192))
 
 
 def decode_image(path, image_size: Sequence[int]) -> torch.Tensor:
@@ -29,17 +24,22 @@ def decode_image(path, image_size: Sequence[int]) -> torch.Tensor:
     return v2.functional.resize(t, list(image_size), antialias=True)
 
 
-def build_transform(image_size: Sequence[int], augment: Sequence[str], train: bool) -> v2.Compose:
-    unknown = sorted(set(augment) - set(AUGMENTATIONS))
-    if unknown:
-        raise UserError(f"unknown augmentation(s) {unknown} in data.augment; available: {AUGMENTATIONS}")
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """uint8 → float32 in [0, 1] → ImageNet-normalised (one image or a batch)."""
+    x = v2.functional.to_dtype(x, torch.float32, scale=True)
+    return v2.functional.normalize(x, list(IMAGENET_MEAN), list(IMAGENET_STD))
+
+
+def build_transform(image_size: Sequence[int], augment: Sequence[str], train: bool,
+                    randaugment_n: int = 2, randaugment_m: int = 13) -> v2.Compose:
+    """Resize → (training: :func:`l2l.data.augment.augment_batch` on a batch of one) → normalise."""
+    try:
+        check_augment(augment)
+    except ValueError as e:
+        raise UserError(f"data.augment: {e}") from e
     steps: list = [v2.Resize(list(image_size), antialias=True)]
-    if train and "pad_crop" in augment:
-        steps += [v2.Pad(pad_pixels(image_size)), v2.RandomCrop(list(image_size))]
-    if train and "hflip" in augment:
-        steps.append(v2.RandomHorizontalFlip())
-    if train and "randaugment" in augment:
-        steps.append(v2.RandAugment())  # on uint8, before scaling
+    if train and augment:
+        steps.append(lambda img: augment_batch(img[None], augment, None, randaugment_n, randaugment_m)[0])
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return v2.Compose(steps)
 
@@ -73,3 +73,11 @@ class AttributeImageDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         img = self._cache[i] if self._cache is not None else self._decode(i)
         return self.transform(img), self.labels[i]
+
+
+class DecodedImages(AttributeImageDataset):
+    """The decoded, resized uint8 image (no transform) and label of each sample: what a training
+    batch is made of before :mod:`l2l.data.augment` and normalisation (the cache holds the same pixels)."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self._cache[i] if self._cache is not None else self._decode(i)), self.labels[i]

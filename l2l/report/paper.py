@@ -1,15 +1,9 @@
-"""The paper's tables: build (mean ± std, paper number, delta, stats); the plan is l2l.plan.tables.
+"""``l2l table``: build one paper table from its planned cells (:func:`l2l.plan.tables.plan_table`).
 
-A table is declared once in ``config/tables.yaml``: its dataset, backbones, methods, the varied
-parameter (if any), the metrics and the seeds. A *suite* maps it onto data: ``paper`` keeps it as
-declared (LFWA, PA-100K, Clothing with the paper's backbones); ``ablations`` maps datasets and
-backbones to the embedded demo. :func:`plan_table` turns a table into *cells* (one per row), each
-with the canonical run folders of its seeds; cells of different tables that share parameters share
-folders, so Snakemake trains them once. :func:`build_table` reads the finished runs and writes
-``table.md``, ``table.csv``, ``stats.csv`` and the plots.
-
-Statistics: for each pair (A, B) in ``compare`` the runs are paired by seed; we report the mean of
-A − B, its sample std, and the two-sided p-value of the paired t-test (``scipy.stats.ttest_rel``).
+Writes ``table.md``, ``table.csv``, ``stats.csv`` and the plots: per cell ours (mean ± sample std over
+seeds), the paper's printed number, and the difference. Statistics: for each pair (A, B) in ``compare``
+the runs are paired by seed; we report the mean of A − B, its sample std, and the two-sided p-value of
+the paired t-test (``scipy.stats.ttest_rel``).
 """
 
 from __future__ import annotations
@@ -27,9 +21,11 @@ import pandas as pd
 
 from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_text
-from l2l.methods import method_label
+from l2l.report import plots as figures
+from l2l.report.format import fmt, markdown_table, mean_std, method_label
+from l2l.report.runs import read_run
 
-LOWER_IS_BETTER = {"error"}
+_NOT_METRICS = ("run", "dataset", "method", "backbone", "selected_epoch", "train_seconds")
 
 
 # ------------------------------------------------------------------------------------- paper values
@@ -63,15 +59,8 @@ def paper_row(paper: Mapping[str, Any], cell: Mapping[str, Any]) -> dict[str, An
 # ----------------------------------------------------------------------------------------- building
 
 def _load_run(run: str) -> dict[str, Any]:
-    path = Path(run) / "metrics.json"
-    if not path.is_file():
-        raise UserError(f"{path}: missing; train the run first (snakemake does)")
-    test = json.loads(path.read_text())["test"]
-    out = {k: v for k, v in test.items() if isinstance(v, (int, float))}
-    out.update({f"group.{g}": v for g, v in test.get("group_accuracy", {}).items()})
-    out["label_accuracy"] = 100.0 - test["error"]
-    out["seed"] = int(re.search(r"seed(\d+)$", str(Path(run))).group(1))
-    return out
+    """The run's metrics (and seed) as one row (:func:`l2l.report.runs.read_run` without identity columns)."""
+    return {k: v for k, v in read_run(run).items() if k not in _NOT_METRICS}
 
 
 def expand_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[str]:
@@ -121,8 +110,7 @@ def summarize_cells(plan: Mapping[str, Any], paper: Mapping[str, Any]) -> tuple[
                "backbone": cell["backbone"], "paper_backbone": cell["paper_backbone"], "dataset": cell["dataset"],
                "value": cell["value"], "variant": cell["variant"], "shown": cell["show"], "n": len(df)}
         for m in metrics:
-            row[f"{m}_mean"] = float(df[m].mean())
-            row[f"{m}_std"] = float(df[m].std(ddof=1)) if len(df) > 1 else 0.0
+            row[f"{m}_mean"], row[f"{m}_std"] = mean_std(df[m])
             pv, ps = parse_printed(prow[m]) if prow and m in prow else (math.nan, None)
             row[f"{m}_paper"], row[f"{m}_paper_std"] = pv, (ps if ps is not None else math.nan)
             row[f"{m}_delta"] = row[f"{m}_mean"] - pv
@@ -153,12 +141,6 @@ def compare_cells(plan: Mapping[str, Any], per_cell: Mapping[int, pd.DataFrame],
     return pd.DataFrame(rows)
 
 
-def _fmt(mean: float, std: float | None = None, digits: int = 2) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "—"
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None and not math.isnan(std) else "")
-
-
 def _gmacs(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.4g}"
 
@@ -175,22 +157,23 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
     lines = [f"# {plan['title']}", "",
              f"Suite `{plan['suite']}`: dataset `{plan['dataset']}` (paper: {plan['paper_dataset']}), "
              f"seeds {plan['seeds']}. Ours: test mean ± sample std over seeds (n runs); paper: as printed; "
-             f"Δ = ours − paper (percentage points).", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             f"Δ = ours − paper (percentage points).", ""]
+    rows = []
     for _, r in shown.iterrows():
         r = r.to_dict()
         vals = ([f"{r['backbone']} ({r['paper_backbone']})"] if multi_bb else []) + [r["label"], str(r["n"])]
         for m in metrics:
-            vals += [_fmt(r[f"{m}_mean"], r[f"{m}_std"]), _fmt(r[f"{m}_paper"], r[f"{m}_paper_std"]),
-                     _fmt(r[f"{m}_delta"])]
+            vals += [fmt(r[f"{m}_mean"], r[f"{m}_std"]), fmt(r[f"{m}_paper"], r[f"{m}_paper_std"]),
+                     fmt(r[f"{m}_delta"])]
         if plan["macs"]:
             vals += [_gmacs(r.get("paper_gmacs")), _gmacs(r.get("full_gmacs")), _gmacs(r.get("paper_reported_gmacs"))]
-        lines.append("| " + " | ".join(vals) + " |")
+        rows.append(vals)
+    lines += markdown_table(head, rows).splitlines()
     others = [row for row in paper.get("rows", []) if "name" in row]
     if others:
-        lines += ["", "Other methods, as printed in the paper (not run here):", "",
-                  "| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-        lines += ["| " + " | ".join([str(o["name"])] + [str(o.get(m, "—")) for m in metrics]) + " |" for o in others]
+        lines += ["", "Other methods, as printed in the paper (not run here):", ""]
+        lines += markdown_table(["method", *metrics],
+                                [[str(o["name"])] + [str(o.get(m, "—")) for m in metrics] for o in others]).splitlines()
     if plan["macs"]:
         lines += ["", "GMACs per image from `l2l macs`: *paper conv.* counts what a hook on nn.Conv2d / "
                   "nn.Linear sees (the paper's convention: in the decoder heads only the FFNs), *full* counts "
@@ -198,12 +181,11 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
                   "understates each decoder layer by its attention."]
     if len(stats):
         lines += ["", f"Paired comparison on `{stats['metric'].iloc[0]}` (pairs = seeds; "
-                  "p: two-sided paired t-test, scipy.stats.ttest_rel):", "",
-                  "| backbone | A − B | n | mean diff | std diff | p |", "|---|---|---|---|---|---|"]
-        for s in stats.itertuples():
-            lines.append(f"| {s.backbone} | {method_label(s.a)} − {method_label(s.b)} | {s.n} "
-                         f"| {_fmt(s.mean_diff)} | {_fmt(s.std_diff)} | "
-                         f"{'—' if math.isnan(s.p_value) else f'{s.p_value:.3g}'} |")
+                  "p: two-sided paired t-test, scipy.stats.ttest_rel):", ""]
+        lines += markdown_table(["backbone", "A − B", "n", "mean diff", "std diff", "p"], [
+            [s.backbone, f"{method_label(s.a)} − {method_label(s.b)}", s.n, fmt(s.mean_diff),
+             fmt(s.std_diff), "—" if math.isnan(s.p_value) else f"{s.p_value:.3g}"] for s in stats.itertuples()]
+        ).splitlines()
     lines += [""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
@@ -211,15 +193,13 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
 def build_table(plan: Mapping[str, Any], paper_file: str | Path, out_dir: str | Path,
                 macs_files: Sequence[str | Path] = ()) -> pd.DataFrame:
     """Write table.md, table.csv, stats.csv and the PNG plots of one planned table into ``out_dir``."""
-    from l2l import table_plots
-
     out_dir = Path(out_dir)
     paper = (read_yaml(paper_file) or {}).get(plan["table"], {})
     summary, per_cell, metrics = summarize_cells(plan, paper)
     if plan["macs"]:
         summary = _attach_macs(summary, macs_files)
     stats = compare_cells(plan, per_cell, metrics[0])
-    plots = table_plots.make_plots(plan, summary, metrics, out_dir)
+    plots = figures.make_plots(plan, summary, metrics, out_dir)
     atomic_write(out_dir / "table.csv", lambda p: summary.to_csv(p, index=False))
     atomic_write(out_dir / "stats.csv", lambda p: stats.to_csv(p, index=False))
     write_text(out_dir / "table.md", to_markdown(plan, summary, stats, metrics, paper, plots))

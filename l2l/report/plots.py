@@ -1,4 +1,5 @@
-"""Figures of a paper table (PNG, linked from its table.md): metric vs parameter, vs MACs, training curves."""
+"""Every figure of the reports (PNG, linked from table.md): the demo's error bars; a paper table's metric vs
+parameter, vs MACs, bars and training curves."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from l2l.io import atomic_write
@@ -24,6 +26,23 @@ def _save(fig, path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
     _plt().close(fig)
+
+
+def plot_error(summary: pd.DataFrame, path: str | Path, metric: str = "error") -> None:
+    """The demo table's bar chart: mean ± std over seeds per method (and backbone)."""
+    plt = _plt()
+    labels = [f"{r.method}\n{r.backbone}" if summary["backbone"].nunique() > 1 else r.method
+              for r in summary.itertuples()]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(summary), 3.4))
+    ax.bar(labels, summary[f"{metric}_mean"], yerr=summary[f"{metric}_std"], capsize=4,
+           color=["#8da0cb", "#66c2a5", "#fc8d62"][: len(summary)] if len(summary) <= 3 else None)
+    lo = float((summary[f"{metric}_mean"] - summary[f"{metric}_std"]).min())
+    ax.set_ylim(max(0.0, lo - 0.5 * max(0.5, float(np.ptp(summary[f"{metric}_mean"])))), None)
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.set_title(f"mean ± std over seeds (n = {int(summary['n'].min())})")
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
 
 
 def plot_param(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path: Path) -> None:
