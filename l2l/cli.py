@@ -173,11 +173,24 @@ def _add_data_parsers(sub) -> None:
     d.set_defaults(func=cmd_download)
 
 
+def _run_folder(ref: str, uri: str | None) -> str:
+    """A run folder as given, or one fetched from MLflow for ``runs:/<id>`` / a bare run id."""
+    import os
+    from pathlib import Path
+
+    from l2l.tracking import fetch_run, is_run_ref, resolve_uri
+
+    if Path(ref).is_dir() or not is_run_ref(ref):
+        return ref
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "l2l" / "runs" / ref.rstrip("/")[-32:]
+    return str(fetch_run(uri or resolve_uri("sqlite:///results/mlflow.db"), ref, cache))
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from l2l.predict import run_predict
 
-    preds = run_predict(args.run, args.images, args.out, on_error=args.on_error, threshold=args.threshold,
-                        device=args.device)
+    preds = run_predict(_run_folder(args.run, args.uri), args.images, args.out, on_error=args.on_error,
+                        threshold=args.threshold, device=args.device)
     print(f"{len(preds.table)} image(s) predicted → {args.out}"
           + (f" ({len(preds.skipped)} skipped)" if preds.skipped else ""))
 
@@ -191,8 +204,12 @@ def add_predict(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
                            "l2l predict --run results/embedded_demo/runs/embedded/small_cnn/label2label/base/seed0 \\",
                            "    --images results/datasets/embedded/images --out preds.csv",
-                           "l2l predict --run RUN_DIR --images 'photos/*.jpg' --out preds.csv --on-error fail"))
-    r.add_argument("--run", required=True, help="run folder holding model.pt and config.yaml")
+                           "l2l predict --run RUN_DIR --images 'photos/*.jpg' --out preds.csv --on-error fail",
+                           "l2l predict --run runs:/<mlflow run id> --images photos --out preds.csv"))
+    r.add_argument("--run", required=True, help="run folder holding model.pt and config.yaml, or an MLflow run: "
+                                                 "runs:/<run id> (or the bare id), fetched from --uri")
+    r.add_argument("--uri", help="MLflow tracking URI for --run runs:/<id> (default: MLFLOW_TRACKING_URI, "
+                                 "else sqlite:///results/mlflow.db)")
     r.add_argument("--images", required=True, help="a folder (searched recursively), a quoted glob, or one file")
     r.add_argument("--out", required=True, help="CSV to write")
     r.add_argument("--on-error", choices=("skip", "fail"), default="skip",

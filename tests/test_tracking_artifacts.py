@@ -49,3 +49,40 @@ def test_fetch_run_unknown_id_is_one_clear_error(tmp_path: Path):
     with pytest.raises(UserError, match="MLflow run 0{32}"):
         fetch_run(uri, "runs:/" + "0" * 32, tmp_path / "x")
     assert not is_run_ref("results/run")
+
+
+def test_a_trained_run_is_complete_in_mlflow_and_predicts_by_run_id(tiny_dataset, tmp_path, monkeypatch):
+    """Issue 14: weights artifact, standard source tag, versions, dataset input; `l2l predict --run runs:/<id>`."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from l2l.config import resolve
+    from l2l.engine import train
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = resolve({"method": "aqn", "model": {"ffn_dim": 32}, "train": {"epochs": 1, "batch_size": 32},
+                   "data": {"path": str(tiny_dataset)}, "tracking": {"uri": uri, "experiment": "complete"}})
+    result = train(cfg, tmp_path / "run", log=lambda m: None)
+    run = Tracker(uri, result["mlflow_run_id"], "").client.get_run(result["mlflow_run_id"])
+    tags = run.data.tags
+    assert len(tags["mlflow.source.git.commit"]) == 40
+    assert tags["version.torch"] and tags["hardware.cpu_count"] and tags["device_used"] == "cpu"
+    assert tags["protocol"] == "clean"
+    [inp] = run.inputs.dataset_inputs
+    assert inp.dataset.digest == result["dataset_sha256"][:36]
+    artifacts = {a.path for a in Tracker(uri, run.info.run_id, "").client.list_artifacts(run.info.run_id, "model")}
+    assert artifacts == {"model/model.pt"}
+
+    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    images = sorted((tiny_dataset / "images").rglob("*.png"))[:3]
+    out = tmp_path / "preds.csv"
+    res = subprocess.run([sys.executable, "-m", "l2l", "predict", "--run", f"runs:/{run.info.run_id}", "--uri", uri,
+                          "--images", str(images[0]), "--out", str(out)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    by_folder = tmp_path / "preds_folder.csv"
+    subprocess.run([sys.executable, "-m", "l2l", "predict", "--run", str(tmp_path / "run"), "--images",
+                    str(images[0]), "--out", str(by_folder)], check=True, capture_output=True, env=env)
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(by_folder))
