@@ -88,8 +88,9 @@ def test_build_table_on_synthetic_runs(tmp_path):
     md = (out / "table.md").read_text()
     assert "| D = 1 | 3 | 11.00 ± 1.00 | 12.58 | -1.58 |" in md
     assert "Other [1]" in md and "paired t-test" in md
-    assert "![error_vs_mlm_layers.png](error_vs_mlm_layers.png)" in md
-    for png in ("error_vs_mlm_layers.png", "curves.png"):
+    assert "![plot.png](plot.png)" in md
+    assert "<table" in (out / "table.html").read_text()
+    for png in ("plot.png", "curves.png"):
         assert (out / png).stat().st_size > 2000
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_text
 from l2l.report import plots as figures
-from l2l.report.format import fmt, markdown_table, mean_std, method_label
+from l2l.report.format import fmt, html_page, markdown_table, mean_std, method_label
 from l2l.report.runs import read_run
 
 _NOT_METRICS = ("run", "dataset", "method", "backbone", "selected_epoch", "train_seconds")
@@ -145,8 +145,8 @@ def _gmacs(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.4g}"
 
 
-def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFrame, metrics: Sequence[str],
-                paper: Mapping[str, Any], plots: Sequence[str]) -> str:
+def cell_table(plan: Mapping[str, Any], summary: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[str], list]:
+    """Header and rows of the shown cells: ours, the paper's number and the delta per metric (MACs for Table 5)."""
     shown = summary[summary["shown"]]
     multi_bb = shown["backbone"].nunique() > 1
     head = (["backbone"] if multi_bb else []) + ["row", "n"]
@@ -154,10 +154,6 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
         head += [f"{m} ours", f"{m} paper", f"Δ {m}"]
     if plan["macs"]:
         head += ["GMACs paper conv.", "GMACs full", "GMACs paper"]
-    lines = [f"# {plan['title']}", "",
-             f"Suite `{plan['suite']}`: dataset `{plan['dataset']}` (paper: {plan['paper_dataset']}), "
-             f"seeds {plan['seeds']}. Ours: test mean ± sample std over seeds (n runs); paper: as printed; "
-             f"Δ = ours − paper (percentage points).", ""]
     rows = []
     for _, r in shown.iterrows():
         r = r.to_dict()
@@ -168,6 +164,25 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
         if plan["macs"]:
             vals += [_gmacs(r.get("paper_gmacs")), _gmacs(r.get("full_gmacs")), _gmacs(r.get("paper_reported_gmacs"))]
         rows.append(vals)
+    return head, rows
+
+
+def describe(plan: Mapping[str, Any]) -> str:
+    """The line under a table's title: suite, protocol, data, seeds and what the columns mean."""
+    return (f"Suite `{plan['suite']}`, protocol `{plan.get('protocol', 'clean')}`: dataset `{plan['dataset']}` "
+            f"(paper: {plan['paper_dataset']}), seeds {plan['seeds']}. Ours: test mean ± sample std over seeds "
+            f"(n runs); paper: as printed; Δ = ours − paper (percentage points).")
+
+
+def to_html(plan: Mapping[str, Any], summary: pd.DataFrame, metrics: Sequence[str]) -> str:
+    head, rows = cell_table(plan, summary, metrics)
+    return html_page(plan["title"], describe(plan).replace("`", ""), pd.DataFrame(rows, columns=head))
+
+
+def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFrame, metrics: Sequence[str],
+                paper: Mapping[str, Any], plots: Sequence[str]) -> str:
+    head, rows = cell_table(plan, summary, metrics)
+    lines = [f"# {plan['title']}", "", describe(plan), ""]
     lines += markdown_table(head, rows).splitlines()
     others = [row for row in paper.get("rows", []) if "name" in row]
     if others:
@@ -192,7 +207,7 @@ def to_markdown(plan: Mapping[str, Any], summary: pd.DataFrame, stats: pd.DataFr
 
 def build_table(plan: Mapping[str, Any], paper_file: str | Path, out_dir: str | Path,
                 macs_files: Sequence[str | Path] = ()) -> pd.DataFrame:
-    """Write table.md, table.csv, stats.csv and the PNG plots of one planned table into ``out_dir``."""
+    """Write table.md, table.html, table.csv, stats.csv, plot.png and curves.png of one planned table."""
     out_dir = Path(out_dir)
     paper = (read_yaml(paper_file) or {}).get(plan["table"], {})
     summary, per_cell, metrics = summarize_cells(plan, paper)
@@ -203,6 +218,7 @@ def build_table(plan: Mapping[str, Any], paper_file: str | Path, out_dir: str | 
     atomic_write(out_dir / "table.csv", lambda p: summary.to_csv(p, index=False))
     atomic_write(out_dir / "stats.csv", lambda p: stats.to_csv(p, index=False))
     write_text(out_dir / "table.md", to_markdown(plan, summary, stats, metrics, paper, plots))
+    write_text(out_dir / "table.html", to_html(plan, summary, metrics))
     return summary
 
 

@@ -119,18 +119,15 @@ def plot_curves(plan: Mapping[str, Any], summary: pd.DataFrame, path: Path) -> N
 
 
 def make_plots(plan: Mapping[str, Any], summary: pd.DataFrame, metrics: Sequence[str], out_dir: Path) -> list[str]:
-    """Write the table's PNGs; returns their file names (for the markdown links)."""
+    """Write the table's two PNGs and return their names: ``plot.png`` (the first metric against the varied
+    parameter, against MACs, or as bars per cell) and ``curves.png`` (validation error per epoch). Fixed
+    names, so the workflow declares them as outputs and the Snakemake report shows them."""
     metric = metrics[0]
-    names = []
     if plan["param"]:
-        plot_param(plan, summary, metric, out_dir / f"{metric}_vs_{plan['param']['key']}.png")
-        names.append(f"{metric}_vs_{plan['param']['key']}.png")
-    if plan["macs"] and not summary["paper_gmacs"].isna().all():
-        plot_macs(plan, summary, metric, out_dir / f"{metric}_vs_macs.png")
-        names.append(f"{metric}_vs_macs.png")
-    if not names:
-        plot_bars(plan, summary, metric, out_dir / f"{metric}.png")
-        names.append(f"{metric}.png")
+        plot_param(plan, summary, metric, out_dir / "plot.png")
+    elif plan["macs"] and not summary["paper_gmacs"].isna().all():
+        plot_macs(plan, summary, metric, out_dir / "plot.png")
+    else:
+        plot_bars(plan, summary, metric, out_dir / "plot.png")
     plot_curves(plan, summary, out_dir / "curves.png")
-    names.append("curves.png")
-    return names
+    return ["plot.png", "curves.png"]

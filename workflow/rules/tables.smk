@@ -27,7 +27,12 @@ rule table:
         md=f"{TABLE_DIR}/table.md",
         csv=f"{TABLE_DIR}/table.csv",
         stats=f"{TABLE_DIR}/stats.csv",
-        curves=f"{TABLE_DIR}/curves.png",
+        html=report(f"{TABLE_DIR}/table.html", caption="../report/paper_table.rst", category="Paper tables",
+                    subcategory="{table}", labels={"table": "{table}", "figure": "table"}),
+        plot=report(f"{TABLE_DIR}/plot.png", caption="../report/paper_plot.rst", category="Paper tables",
+                    subcategory="{table}", labels={"table": "{table}", "figure": "error plot"}),
+        curves=report(f"{TABLE_DIR}/curves.png", caption="../report/paper_curves.rst", category="Paper tables",
+                      subcategory="{table}", labels={"table": "{table}", "figure": "validation curves"}),
     params:
         plan=table_plan_json,
         out_dir=output_dir,
@@ -85,7 +90,8 @@ rule attention_map:
     input:
         unpack(attention_inputs),
     output:
-        ATTENTION_PNG,
+        report(ATTENTION_PNG, caption="../report/attention.rst", category="Attention maps (Fig. 3)",
+               labels={"sample": "{sample}", "layer": "{layer}", "head": "{head}"}),
     params:
         run=attention_run,
         out_dir=output_dir,
