@@ -300,6 +300,8 @@ def cmd_reproduction(args: argparse.Namespace) -> None:
 def _add_reproduction(sub) -> None:
     r = sub.add_parser("reproduction", help="the Reproduction summary: which paper numbers a suite reproduced",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
+                           "l2l reproduction --tables results/ablations/tables/*/table.csv --suite ablations "
+                           "--out-dir results/ablations/tables",
                            "snakemake --cores 8 ablations   # the rule `reproduction_summary` calls it per suite"))
     r.add_argument("--tables", nargs="+", required=True, help="table.csv of every table (…/<table>/table.csv)")
     r.add_argument("--suite", required=True, help="suite name (printed in the summary)")

@@ -14,11 +14,26 @@ FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S%z"
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of the record (a test may have replaced it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def job_logger(command: str) -> Callable[[str], None]:
     """A ``log(msg)`` callable for ``l2l <command>``: one timestamped line on stdout, flushed at once."""
     logger = logging.getLogger(f"l2l.{command}")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -109,6 +109,6 @@ def test_l2l_resolve_prints_the_planned_run_config(capsys):
     assert main(["resolve", "--dataset", "lfwa", "--backbone", "resnet50", "--method", "icmlm_2stage",
                  "--variant", "mlm_layers=3", "--protocol", "official", "--config", "seeds=[0]"]) == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert cfg["protocol"] == "official" and cfg["model"]["mlm_layers"] == 3 and cfg["train"]["epochs"] == 57
+    assert cfg["protocol"] == "official" and cfg["model"]["mlm_layers"] == 3 and cfg["train"]["epochs"] == 60
     assert cfg["model"]["init_from"] == "results/embedded_demo/runs/lfwa/resnet50/aqn/base/official/seed0/model.pt"
     assert cfg["data"]["path"] == "results/datasets/lfwa" and cfg["model"]["mask_ratio"] == 0.1

@@ -95,7 +95,7 @@ def test_plateau_steps_on_the_configured_split():
     rows = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": float(e)} for e in (1, 2, 3)]  # test loss worsens
     lrs = {}
     for on in ("auto", "test_loss"):
-        cfg = resolve({"train": {"scheduler": "plateau", "plateau_on": on, "plateau_patience": 0, "selection": "last"},
+        cfg = resolve({"protocol": "official", "train": {"scheduler": "plateau", "plateau_on": on, "plateau_patience": 0, "selection": "last"},
                        "data": {"val_split": None}})
         opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
         t = _trainer(cfg, torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0))
@@ -107,7 +107,7 @@ def test_plateau_steps_on_the_configured_split():
 
 
 def test_per_metric_selection_keeps_each_metrics_best_epoch():
-    cfg = resolve({"train": {"selection": "best_test", "selection_per_metric": True}})
+    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": True}})
     t = _trainer(cfg)
     values = {1: (10.0, 70.0, 60.0), 2: (12.0, 80.0, 55.0), 3: (11.0, 75.0, 65.0)}  # error, mA, f1 per epoch
     for e, (err, ma, f1) in values.items():
@@ -123,7 +123,7 @@ def test_per_metric_selection_keeps_each_metrics_best_epoch():
 
 def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = resolve({"method": "fc_head", "data": {"path": str(tiny_dataset)},
+    cfg = resolve({"protocol": "official", "method": "fc_head", "data": {"path": str(tiny_dataset)},
                    "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_per_metric": True,
                              "scheduler": "plateau", "plateau_on": "test_loss", "loss_reduction": "sum",
                              "logit_clamp": 10.0, "mixup_alpha": 0.5, "mixup_prob": 0.5},
@@ -145,7 +145,7 @@ def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_
     from l2l.tracking import Tracker
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = resolve({"method": "fc_head", "data": {"path": str(tiny_dataset), "augment": ["pad_crop"]},
+    cfg = resolve({"protocol": "official", "method": "fc_head", "data": {"path": str(tiny_dataset), "augment": ["pad_crop"]},
                    "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_per_metric": True,
                              "scheduler": "plateau", "plateau_on": "test_loss", "mixup_alpha": 0.5,
                              "mixup_prob": 0.5},

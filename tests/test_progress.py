@@ -5,6 +5,7 @@ import os
 import pty
 import select
 import struct
+import re
 import subprocess
 import sys
 import termios
@@ -79,7 +80,10 @@ def test_training_bar_on_a_terminal_epoch_lines_in_a_log(tiny_dataset, tmp_path,
     res = subprocess.run(_l2l("train", "--out", str(tmp_path / "log"), *common), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "\r" not in res.stdout + res.stderr
-    epochs = [line for line in res.stdout.splitlines() if line.startswith("epoch ")]
+    # timestamped job-log lines (l2l/logs.py): "<ISO time> l2l.train INFO epoch 1/2 loss ..."
+    epochs = [line.split(" INFO ", 1)[1] for line in res.stdout.splitlines() if " INFO epoch " in line]
     assert len(epochs) == 2
+    first = next(line for line in res.stdout.splitlines() if " INFO epoch 1/2" in line)
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} l2l.train INFO epoch 1/2 ", first), first
     for line in epochs:
         assert " loss " in line and " val_error " in line and " img/s " in line and " eta " in line

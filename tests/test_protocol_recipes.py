@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RUN = "results/embedded_demo/runs/{}/resnet50/label2label/base/seed0/metrics.json"
+RUN = "results/embedded_demo/runs/{}/resnet50/label2label/base/{}/seed0/metrics.json"
 
 
 def _run_configs(tmp_path: Path, protocol: str) -> dict[str, dict]:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "-n", "-p", RUN.format("lfwa"), RUN.format("pa100k"), "--config", f"protocol={protocol}"]
+           "-n", "-p", RUN.format("lfwa", protocol), RUN.format("pa100k", protocol), "--config", f"protocol={protocol}"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     cfgs = {}
@@ -42,7 +42,7 @@ def test_official_protocol_carries_the_official_values(tmp_path):
                                     "randaugment_m": 13, "train_splits": ["train", "val"], "val_split": None}.items()
     assert pa["train"].items() >= {"epochs": 25, "batch_size": 32, "lr": 0.01, "head_lr": 0.1, "weight_decay": 0.0005,
                                    "grad_clip": 10, "loss_reduction": "sum", "scheduler": "plateau",
-                                   "plateau_on": "selection_loss", "selection": "best_test",
+                                   "plateau_on": "test_loss", "selection": "best_test",
                                    "selection_per_metric": True}.items()
     assert pa["model"].items() >= {"logit_bn": "both", "mlm_dropout": 0.3, "aqn_layers": 2, "aqn_encoder_layers": 1,
                                    "mlm_layers": 2, "weights": "torchvision_v1", "feature_dropout": 0.1}.items()
@@ -56,8 +56,9 @@ def test_clean_protocol_never_selects_or_schedules_on_test(tmp_path):
     official = _run_configs(tmp_path, "official")
     for name, cfg in cfgs.items():
         assert cfg["train"]["selection"] == "best_val" and cfg["data"]["val_split"] == "val"
+        assert not cfg["train"].get("plateau_on", "auto").startswith("test_")
         assert cfg["data"]["train_splits"] == ["train"] and cfg["data"]["test_split"] == "test"
         # everything else is the official recipe
         for section in ("model", "train", "data"):
             differ = {k for k in cfg[section] if cfg[section][k] != official[name][section].get(k)}
-            assert differ <= {"selection", "train_splits", "val_split"}, (name, section, differ)
+            assert differ <= {"selection", "plateau_on", "train_splits", "val_split"}, (name, section, differ)
