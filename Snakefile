@@ -8,6 +8,9 @@ from snakemake.utils import min_version
 # Snakemake 9: storage/executor plugins, `--sdm`, report format used by the rules.
 min_version("9.0")
 
+# workflow/envs/l2l.yaml installs this checkout into the `--sdm conda` environment through ${L2L_ROOT}.
+os.environ.setdefault("L2L_ROOT", workflow.basedir)
+
 
 # Resolved against the Snakefile, so `--directory` and `--configfile` overrides work from anywhere.
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
