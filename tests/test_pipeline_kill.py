@@ -29,8 +29,8 @@ def test_sigkilled_snakemake_recovers_with_unlock_then_the_same_command(tmp_path
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(config), "--cores", "1", "all"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    run_dir = tmp_path / "results" / "kill9" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0"
-    log = tmp_path / "results" / "kill9" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "seed0.log"
+    run_dir = tmp_path / "results" / "kill9" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0"
+    log = tmp_path / "results" / "kill9" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0.log"
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)

@@ -154,9 +154,11 @@ def test_preempted_job_is_retried_and_resumes_in_the_same_mlflow_run(slurm, tmp_
     assert proc.returncode == 0, out[-5000:]
     runs = _check_complete(tmp_path)
 
-    text = log.read_text()  # the log of the last attempt
-    second = _job_ids(text)
-    assert len(second) == 1 and second[0] != first
+    text = log.read_text()  # both attempts: the killed job's lines are kept, then the retry's
+    ids = _job_ids(text)
+    assert len(ids) == 2 and ids[0] == first and ids[1] != first, ids
+    assert text.count("==== attempt started") == 2
+    second = ids[1:]
     assert "resuming from" in text and "test error" in text
     assert _scontrol_state(first) in ("FAILED", "CANCELLED"), _scontrol_state(first)
     assert _scontrol_state(second[0]) == "COMPLETED"
