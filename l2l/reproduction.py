@@ -131,9 +131,10 @@ def to_html(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol: str
     """The same page for the Snakemake report (which shows HTML inline, markdown only as a download)."""
     import html
 
-    intro = html.escape(to_markdown(cells, checks, suite, protocol).splitlines()[2])
-    shown = cells.assign(inside_2std=cells["inside_2std"].map(_yes) if len(cells) else [])
-    checks_shown = checks.assign(holds=checks["holds"].map(_yes)) if len(checks) else checks
+    intro = html.escape(to_markdown(cells, checks, suite, protocol).splitlines()[2].replace("`", ""))
+    plain = {True: "yes", False: "no"}
+    shown = cells.assign(inside_2std=cells["inside_2std"].map(lambda x: plain.get(x, "—"))) if len(cells) else cells
+    checks_shown = checks.assign(holds=checks["holds"].map(lambda x: plain.get(x, "—"))) if len(checks) else checks
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Reproduction summary</title></head><body>"
             f"<h1>Reproduction summary</h1><p>{intro}</p><h2>Cells</h2>"
             + shown.to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}", escape=True)
