@@ -5,32 +5,16 @@ recovery, `snakemake --unlock` with the same options and then the same command, 
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from pipelines import one_run_pipeline
 
 
 @pytest.mark.slow
 def test_sigkilled_snakemake_recovers_with_unlock_then_the_same_command(tmp_path):
-    cfg = {
-        "experiment": "kill9", "results_dir": str(tmp_path / "results"),
-        "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-        "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 64, "n_val": 16, "n_test": 16}}},
-        "dataset": "tiny",
-        "methods": ["fc_head"], "seeds": [0], "model": {"ffn_dim": 16}, "train": {"epochs": 2, "batch_size": 16},
-    }
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(config), "--cores", "1", "all"]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    run_dir = tmp_path / "results" / "kill9" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0"
-    log = tmp_path / "results" / "kill9" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0.log"
+    cmd, env, run_dir, log = one_run_pipeline(tmp_path, "kill9", n_train=64, epochs=2, ffn_dim=16)
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)

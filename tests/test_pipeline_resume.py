@@ -4,36 +4,20 @@ from resume.ckpt (which Snakemake did not delete) in the same MLflow run."""
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from mlflow.tracking import MlflowClient
 
 from l2l.tracking import list_runs
 
-REPO = Path(__file__).resolve().parents[1]
+from pipelines import one_run_pipeline
 
 
 @pytest.mark.slow
 def test_interrupted_snakemake_run_resumes_on_rerun(tmp_path):
-    cfg = {
-        "experiment": "ctrlc", "results_dir": str(tmp_path / "results"),
-        "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-        "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 400, "n_val": 48, "n_test": 48}}},
-        "dataset": "tiny",
-        "methods": ["fc_head"], "seeds": [0], "model": {"ffn_dim": 32}, "train": {"epochs": 3, "batch_size": 16},
-    }
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(config), "--cores", "1", "all"]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    run_dir = tmp_path / "results" / "ctrlc" / "runs" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0"
-    log = tmp_path / "results" / "ctrlc" / "logs" / "train" / "tiny" / "small_cnn" / "fc_head" / "base" / "clean" / "seed0.log"
+    cmd, env, run_dir, log = one_run_pipeline(tmp_path, "ctrlc", n_train=400, epochs=3, ffn_dim=32)
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)

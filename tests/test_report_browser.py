@@ -16,15 +16,9 @@ import yaml
 from l2l.plan import Planner, TablePlanner
 from l2l.plan.experiment import load_experiment
 from test_pipeline import _run
-from test_ui import CHROMEDRIVER, CHROMIUM, TIMEOUT, _shot, browser  # noqa: F401 (browser is a fixture)
+from test_ui import BROWSER_TEST, TIMEOUT, _shot, browser  # noqa: F401 (browser is a fixture)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                       reason="no Chromium/chromedriver installed (Debian: apt-get install chromium "
-                              "chromium-driver; .ci/run installs them)"),
-]
+pytestmark = BROWSER_TEST
 
 TINY_SUITE = {
     "datasets": {"embedded_ablation": {"source": "embedded", "embedded": {"n_train": 64, "n_val": 24, "n_test": 32}}},

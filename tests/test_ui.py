@@ -28,13 +28,14 @@ CHROMEDRIVER = shutil.which("chromedriver")
 EPOCHS = 3
 TIMEOUT = 180  # seconds for the server to start and for each page to render, on a loaded 2-core machine
 
-pytestmark = [
+BROWSER_TEST = [  # also the marks of tests/test_report_browser.py
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                        reason="no Chromium/chromedriver installed (Debian: apt-get install chromium "
                               "chromium-driver; .ci/run installs them)"),
 ]
+pytestmark = BROWSER_TEST
 
 
 def _free_port() -> int:
