@@ -120,7 +120,8 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 def cmd_prepare(args: argparse.Namespace) -> None:
     from l2l.data.prepare import prepare
 
-    extra = {"url": args.source_url} if args.source_url else None
+    url = _url_arg(args.source_url, args.source_url_file)
+    extra = {"url": url} if url else None
     prepare(args.kind, args.source, args.out, seed=args.seed, extra_source=extra,
             check_decode=args.check_images == "decode", val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, train_size=args.train_size, csv_file=args.csv_file,
@@ -131,7 +132,23 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_download(args: argparse.Namespace) -> None:
     from l2l.data.prepare.download import download
 
-    download(args.url, args.out, sha256=args.sha256, retries=args.retries, log=job_logger(args.command))
+    url = _url_arg(args.url, args.url_file)
+    if not url:
+        raise UserError("give --url or --url-file (a file holding the URL)")
+    download(url, args.out, sha256=args.sha256, retries=args.retries, log=job_logger(args.command))
+
+
+def _url_arg(url: str | None, url_file: str | None) -> str | None:
+    """A URL given inline or in a file: the workflow passes a file, so a token in the URL's query never
+    appears in a printed shell command or Snakemake's log."""
+    if url_file:
+        from pathlib import Path
+
+        text = Path(url_file).read_text().strip()
+        if not text:
+            raise UserError(f"{url_file}: empty; it should hold the download URL")
+        return text
+    return url
 
 
 def _add_data_parsers(sub) -> None:
@@ -160,13 +177,16 @@ def _add_data_parsers(sub) -> None:
     p.add_argument("--name", help="csv: dataset name in meta.yaml (custom)")
     p.add_argument("--check-images", choices=["decode", "exists"], default="decode",
                    help="decode every image (default) or only check it exists")
-    p.add_argument("--source-url", help="URL the source was downloaded from (recorded in meta.yaml)")
+    p.add_argument("--source-url", help="URL the source was downloaded from (recorded in meta.yaml, query redacted)")
+    p.add_argument("--source-url-file", help="a file holding that URL (what the workflow passes)")
     p.set_defaults(func=cmd_prepare)
 
     d = sub.add_parser("download", help="download a file: resumable, sha256-checked, atomic",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=_examples("l2l download --url https://host/data.zip --out results/downloads/x/data.zip"))
-    d.add_argument("--url", required=True)
+    url = d.add_mutually_exclusive_group(required=True)
+    url.add_argument("--url", help="the URL (a token in its query is never logged)")
+    url.add_argument("--url-file", help="a file holding the URL (what the workflow passes, so no shell command shows it)")
     d.add_argument("--out", required=True, help="file to write (a .part file holds an unfinished download)")
     d.add_argument("--sha256", help="expected sha256; a mismatch deletes the file and fails")
     d.add_argument("--retries", type=int, default=3, help="resume attempts after a dropped connection")

@@ -9,12 +9,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def one_run_pipeline(tmp_path: Path, experiment: str, n_train: int, epochs: int, ffn_dim: int):
+def one_run_pipeline(tmp_path: Path, experiment: str, n_train: int, epochs: int, ffn_dim: int, n_eval: int = 48):
     """(snakemake command, environment, run folder, train log) of one fc_head run, seed 0, protocol clean."""
     cfg = {
         "experiment": experiment, "results_dir": str(tmp_path / "results"),
         "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-        "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": n_train, "n_val": 48, "n_test": 48}}},
+        "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": n_train, "n_val": n_eval, "n_test": n_eval}}},
         "dataset": "tiny",
         "methods": ["fc_head"], "seeds": [0], "model": {"ffn_dim": ffn_dim},
         "train": {"epochs": epochs, "batch_size": 16},

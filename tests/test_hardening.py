@@ -324,3 +324,25 @@ def test_every_preparer_refuses_list_paths_leaving_the_source(tmp_path, monkeypa
                                         r"leaves the source folder") as info:
         prepare("lfwa", tmp_path / "l", tmp_path / "out")
     assert str(tmp_path / "l") in str(info.value) and opened == [] and _leftovers(tmp_path) == []
+
+
+def test_snakemake_never_prints_a_download_url_token(tmp_path):
+    """Issue 13 item 12, the workflow side: the URL reaches `l2l download` / `l2l prepare` in a file, so
+    neither the printed shell commands nor Snakemake's log show its query string."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    secret = "s3cr3t-T0KEN"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"mine": {
+        "source": "csv", "url": f"https://example.org/data/mine.zip?token={secret}"}}}))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory",
+                          str(tmp_path), "--configfile", str(config), "-n", "-p", "results/datasets/mine/meta.yaml"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "l2l download --url-file" in res.stdout and "--source-url-file" in res.stdout
+    logs = "".join(p.read_text() for p in (tmp_path / ".snakemake" / "log").glob("*.log"))
+    assert secret not in res.stdout + res.stderr + logs

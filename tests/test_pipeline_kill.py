@@ -14,7 +14,7 @@ from pipelines import one_run_pipeline
 
 @pytest.mark.slow
 def test_sigkilled_snakemake_recovers_with_unlock_then_the_same_command(tmp_path):
-    cmd, env, run_dir, log = one_run_pipeline(tmp_path, "kill9", n_train=64, epochs=2, ffn_dim=16)
+    cmd, env, run_dir, log = one_run_pipeline(tmp_path, "kill9", n_train=64, epochs=2, ffn_dim=16, n_eval=16)
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)

@@ -69,7 +69,8 @@ def _config(tmp_path: Path, **train) -> Path:
 def _snakemake(tmp_path: Path, config: Path, *extra: str, limit: int = 900) -> list[str]:
     return ["timeout", "-k", "10", str(limit), sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
             "--directory", str(tmp_path), "--configfile", str(config), "--profile", str(PROFILE),
-            "--slurm-init-seconds-before-status-checks", "2", "--verbose", *extra]
+            "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
+            "--verbose", *extra]
 
 
 def _env() -> dict[str, str]:

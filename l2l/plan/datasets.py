@@ -48,12 +48,19 @@ def prepare_args(datasets: Mapping[str, Any], name: str) -> list[str]:
     for key in _PREPARE_OPTIONS:
         if d.get(key) is not None:
             args += [f"--{key.replace('_', '-')}", str(d[key])]
-    return args + (["--source-url", d["url"]] if d.get("url") else [])
+    return args  # the source URL reaches `l2l prepare` in a file (url_file), never on a command line
 
 
 def download_args(datasets: Mapping[str, Any], name: str) -> list[str]:
+    """Options of `l2l download` besides the URL, which it reads from a file (a token in it stays out of
+    every printed shell command and Snakemake's log)."""
     d = datasets[name]
-    return ["--url", d["url"]] + (["--sha256", d["sha256"]] if d.get("sha256") else [])
+    return ["--sha256", d["sha256"]] if d.get("sha256") else []
+
+
+def url_file_input(datasets: Mapping[str, Any], name: str, downloads: str) -> list[str]:
+    """The file holding datasets.<name>.url that `l2l prepare` reads (none for a dataset without a url)."""
+    return [f"{downloads}/{name}/source_url.txt"] if datasets[name].get("url") else []
 
 
 def embedded_args(datasets: Mapping[str, Any], name: str) -> list[str]:
@@ -69,3 +76,13 @@ def datasets_of_source(datasets: Mapping[str, Any], *sources: str) -> list[str]:
 
 def datasets_with_url(datasets: Mapping[str, Any]) -> list[str]:
     return [n for n, d in datasets.items() if d.get("url")]
+
+
+def write_url_file(url: str, path: str) -> None:
+    """Write the URL (readable by the owner only: it may carry a token) for `l2l download --url-file`."""
+    import os
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(url + "\n")

@@ -99,6 +99,9 @@ prepare_source = of_dataset(datasets.prepare_source, DOWNLOADS)
 prepare_args = of_dataset(datasets.prepare_args)
 download_args = of_dataset(datasets.download_args)
 embedded_args = of_dataset(datasets.embedded_args)
+url_file_input = of_dataset(datasets.url_file_input, DOWNLOADS)
+url_file_arg = lambda w: [a for f in url_file_input(w) for a in ("--source-url-file", f)]
+write_url_file = lambda dataset, path: datasets.write_url_file(config["datasets"][dataset]["url"], path)
 
 
 # --- paper tables (config/tables.yaml; rules in tables.smk) -------------------------------------------

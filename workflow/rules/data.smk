@@ -23,16 +23,32 @@ rule generate_embedded:
 
 
 localrules:
+    source_url,
     download_dataset,
+
+
+# The URL goes to `l2l download` / `l2l prepare` in a file: a token in its query string never shows in a
+# printed shell command or in Snakemake's log (the l2l commands redact it in theirs).
+rule source_url:
+    output:
+        f"{DOWNLOADS}/{{dataset}}/source_url.txt",
+    wildcard_constraints:
+        dataset=datasets_of(url=True),
+    log:
+        f"{DOWNLOADS}/logs/{{dataset}}/source_url.log",
+    run:
+        write_url_file(wildcards.dataset, output[0])
 
 
 # Login nodes have the network, compute nodes often do not: downloads run locally.
 rule download_dataset:
+    input:
+        url=f"{DOWNLOADS}/{{dataset}}/source_url.txt",
     output:
         f"{DOWNLOADS}/{{dataset}}/{{file}}",
     wildcard_constraints:
         dataset=datasets_of(url=True),
-        file=r"[^/]+",
+        file=r"[^/]+(?<!source_url\.txt)",
     params:
         args=download_args,
     log:
@@ -40,7 +56,7 @@ rule download_dataset:
     conda:
         CONDA_ENV
     shell:
-        "l2l download {params.args:q} --out {output:q} > {log:q} 2>&1"
+        "l2l download --url-file {input.url:q} {params.args:q} --out {output:q} > {log:q} 2>&1"
 
 
 # The real datasets, from a download or a local folder/archive (manual mode). On failure the log's
@@ -48,6 +64,7 @@ rule download_dataset:
 rule prepare_dataset:
     input:
         source=prepare_input,
+        url=url_file_input,
     output:
         meta=f"{DATASET_DIR}/meta.yaml",
         labels=f"{DATASET_DIR}/labels.csv",
@@ -57,12 +74,13 @@ rule prepare_dataset:
         source=prepare_source,
         out=output_dir,
         args=prepare_args,
+        url_arg=url_file_arg,
     log:
         f"{RESULTS}/datasets/logs/{{dataset}}.log",
     conda:
         CONDA_ENV
     shell:
-        "l2l prepare {params.args:q} --source {params.source:q} --out {params.out:q} > {log:q} 2>&1 "
+        "l2l prepare {params.args:q} {params.url_arg:q} --source {params.source:q} --out {params.out:q} > {log:q} 2>&1 "
         "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
 # Decoded, resized uint8 images of one split at one input size (l2l.data.cache), read by train jobs
 # when data.cache is on, so no job decodes an image file per step.
