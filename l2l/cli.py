@@ -311,7 +311,7 @@ def cmd_table(args: argparse.Namespace) -> None:
 
 
 def cmd_reproduction(args: argparse.Namespace) -> None:
-    from l2l.reproduction import table_names, write_summary
+    from l2l.report.reproduction import table_names, write_summary
 
     cells = write_summary(table_names(args.tables), args.out_dir, args.suite, args.protocol or "")
     print(f"reproduction summary of {len(args.tables)} table(s), {len(cells)} cell(s) → {args.out_dir}")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from l2l.reproduction import summarize, to_markdown
+from l2l.report.reproduction import summarize, to_markdown
 
 NAN = float("nan")
 

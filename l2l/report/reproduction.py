@@ -19,14 +19,11 @@ from typing import Any
 import pandas as pd
 
 from l2l.io import atomic_write, write_text
+from l2l.metrics import lower_is_better
+from l2l.report.format import fmt
 
 # The paper's method ordering, best first (error: lower is better); a table is checked on the methods it has.
 PAPER_ORDER = ("label2label", "aqn", "fc_head")
-LOWER_IS_BETTER_PREFIXES = ("error",)
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.startswith(LOWER_IS_BETTER_PREFIXES) or metric.endswith("_error")
 
 
 def primary_metric(table: pd.DataFrame) -> str:
@@ -98,10 +95,6 @@ def summarize(tables: Mapping[str, str | Path]) -> tuple[pd.DataFrame, pd.DataFr
     return pd.DataFrame(cells), pd.DataFrame(checks)
 
 
-def _f(x: Any, digits: int = 2) -> str:
-    return "—" if _nan(x) else f"{x:.{digits}f}"
-
-
 def _yes(x: Any) -> str:
     return "—" if x is None or _nan(x) else ("yes" if x else "**no**")
 
@@ -117,9 +110,9 @@ def to_markdown(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol:
              "| table | cell | backbone | metric | n | ours | paper | ours − paper | z | inside ±2 std |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in cells.to_dict("records"):
-        ours = _f(r["ours_mean"]) + ("" if _nan(r["ours_std"]) else f" ± {_f(r['ours_std'])}")
+        ours = fmt(r["ours_mean"], r["ours_std"])
         lines.append(f"| {r['table']} | {r['cell']} | {r['backbone']} | {r['metric']} | {r['n']} | {ours} | "
-                     f"{_f(r['paper'])} | {_f(r['diff'])} | {_f(r['z'], 1)} | {_yes(r['inside_2std'])} |")
+                     f"{fmt(r['paper'])} | {fmt(r['diff'])} | {fmt(r['z'], digits=1)} | {_yes(r['inside_2std'])} |")
     lines += ["", "## Does the paper's ordering hold?", "", "| table | check | ours | paper | holds |",
               "|---|---|---|---|---|"]
     for r in checks.to_dict("records"):
