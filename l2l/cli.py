@@ -72,13 +72,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_resolve(args: argparse.Namespace) -> None:
     """Print the resolved run config of one grid point, from the same config files Snakemake reads."""
-    from l2l.plan import Planner, Run
+    from l2l.plan import RUN_PATH, Planner, Run
     from l2l.plan.experiment import load_experiment
 
     config = load_experiment(args.configfile or [], args.config or [])
     exp_dir = f"{config['results_dir']}/{config['experiment']}"
-    planner = Planner(config, (exp_dir + "/runs/{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}").format,
-                      (config["results_dir"] + "/datasets/{dataset}").format)
+    planner = Planner(config, f"{exp_dir}/runs/{RUN_PATH}".format, (config["results_dir"] + "/datasets/{dataset}").format)
     if args.dataset not in config["datasets"]:
         raise UserError(f"dataset '{args.dataset}' is not a key of datasets ({', '.join(config['datasets'])})")
     run = Run(args.dataset, args.backbone, args.method, args.variant, args.protocol or planner.protocol(), args.seed)

@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from l2l.config import PROTOCOLS, resolve
+from l2l.config import PROTOCOLS, RunConfig, resolve
 from l2l.errors import UserError
 from l2l.methods import method_spec
 from l2l.plan.variants import nested, parse_variant, stage_one_variant
 
 SECTIONS = ("model", "train", "data")
+# a run folder below <results_dir>/<experiment>/runs/ (the workflow's RUN_DIR, `l2l resolve`)
+RUN_PATH = "{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
 DEFAULT_PROTOCOL = "clean"  # of the default grid (`snakemake all`) and of a suite that names none
 
 
@@ -76,7 +78,7 @@ class Planner:
     def __init__(self, config: Mapping[str, Any], run_dir: Callable[..., str],
                  dataset_dir: Callable[..., str]) -> None:
         self.config, self.run_dir, self.dataset_dir = config, run_dir, dataset_dir
-        self._configs: dict[Run, dict[str, Any]] = {}  # Snakemake asks for a job's config several times
+        self._configs: dict[Run, tuple[dict[str, Any], RunConfig]] = {}  # refused here, at planning time
 
     # -- protocols ---------------------------------------------------------------------------------
     def protocol(self, suite: str | None = None) -> str:
@@ -117,8 +119,13 @@ class Planner:
 
     def run_config(self, run: Run) -> dict[str, Any]:
         """The nested run config of one train job (checked: raises UserError naming the key)."""
+        return self._planned(run)[0]
+
+    def _planned(self, run: Run) -> tuple[dict[str, Any], RunConfig]:
+        """The run config and its resolved form, validated once per run (Snakemake asks several times)."""
         if run not in self._configs:
-            self._configs[run] = self._run_config(run)
+            cfg = self._run_config(run)
+            self._configs[run] = (cfg, resolve(cfg, source=f"run {self.run_dir(**run.fields())}"))
         return self._configs[run]
 
     def _run_config(self, run: Run) -> dict[str, Any]:
@@ -131,17 +138,16 @@ class Planner:
         init_from = self.stage_one_model(run)
         if init_from:
             cfg = merge(cfg, {"model": {"init_from": init_from}})
-        resolve(cfg, source=f"run {self.run_dir(**run.fields())}")  # refuse here, at planning time
         return cfg
 
     def resolved(self, run: Run) -> dict[str, Any]:
         """Every key of the run config, defaults included (what `l2l resolve` prints)."""
-        return resolve(self.run_config(run)).to_dict()
+        return self._planned(run)[1].to_dict()
 
     # -- files a run reads -------------------------------------------------------------------------
     def cache_files(self, run: Run) -> list[str]:
         """The uint8 image caches a train job reads when data.cache is on (one per split it uses)."""
-        data = resolve(self.run_config(run)).data
+        data = self._planned(run)[1].data
         if not data.cache:
             return []
         height, width = data.image_size

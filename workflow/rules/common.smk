@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 from l2l.errors import UserError
 from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
-from l2l.plan import Planner, Run, TablePlanner, datasets
+from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
@@ -23,7 +23,6 @@ EXP = f"{RESULTS}/{{experiment}}"
 ELOGS = f"{EXP}/logs"
 DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
-RUN_PATH = "{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
 RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
 TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
