@@ -23,9 +23,9 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = {"experiment": "gpus", "results_dir": str(tmp_path / "results"),
            "tracking_uri": f"sqlite:///{tmp_path}/results/mlflow.db",
-           "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 256, "n_val": 32, "n_test": 32}}},
-           "dataset": "tiny", "methods": ["fc_head"], "seeds": [0, 1, 2, 3],
-           "model": {"ffn_dim": 32}, "train": {"epochs": 4, "batch_size": 32}}  # train.device: the default, auto
+           "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 128, "n_val": 32, "n_test": 32}}},
+           "dataset": "tiny", "methods": ["fc_head"], "seeds": [0, 1, 2], "data": {"cache": False},
+           "model": {"ffn_dim": 32}, "train": {"epochs": 3, "batch_size": 32}}  # train.device: the default, auto
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     env = {"L2L_FAKE_GPUS": "2", "L2L_GPU_LEASE_DIR": str(tmp_path / "leases"), "SLURM_JOB_ID": ""}
     for key, value in env.items():
@@ -37,7 +37,7 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     assert "--runs-per-gpu 1 " in res.stdout + res.stderr  # resources.runs_per_gpu's default reaches the job
 
     runs = sorted((tmp_path / "results" / "gpus" / "runs").rglob("metrics.json"))
-    assert len(runs) == 4
+    assert len(runs) == 3
     for path in runs:
         metrics = json.loads(path.read_text())
         assert metrics["device_used"] == "cpu" and metrics["gpu_fake"] == "true"
@@ -47,7 +47,7 @@ def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
         assert "GPU lease: device " in log.read_text() and "of 2 device(s)" in log.read_text()
 
     tracked = list_runs(f"sqlite:///{tmp_path}/results/mlflow.db", "gpus")
-    assert len(tracked) == 4 and all(r.data.tags["device_used"] == "cpu" for r in tracked)
+    assert len(tracked) == 3 and all(r.data.tags["device_used"] == "cpu" for r in tracked)
     spans = [(r.info.start_time, r.info.end_time, r.data.tags["gpu_lease"]) for r in tracked]
     overlapping = [(a, b) for a, b in itertools.combinations(spans, 2) if a[0] < b[1] and b[0] < a[1]]
     assert overlapping, spans  # two jobs did run at once (--cores 2), else this test would show nothing

@@ -12,6 +12,8 @@ import termios
 
 from l2l.progress import progress
 
+from inprocess import l2l
+
 
 def test_without_a_bar_logs_evenly_spaced_milestones():
     lines = []
@@ -63,7 +65,7 @@ def test_generate_draws_a_bar_on_a_terminal_and_logs_lines_otherwise(tmp_path):
     assert "write images" in term and "56/56" in term and "\r" in term  # a tqdm bar
     assert "write images:" not in out  # no milestone lines when a bar is drawn
 
-    res = subprocess.run(_l2l("generate", "--out", str(tmp_path / "log"), *args), capture_output=True, text=True)
+    res = l2l("generate", "--out", str(tmp_path / "log"), *args)  # stderr is no terminal: a log
     assert res.returncode == 0, res.stderr
     assert "\r" not in res.stdout + res.stderr  # a log file gets no bar
     assert "write images: 56/56 img (100%" in res.stdout
@@ -77,7 +79,7 @@ def test_training_bar_on_a_terminal_epoch_lines_in_a_log(tiny_dataset, tmp_path,
     assert rc == 0, term
     assert "epoch 1/2" in term and "batch" in term and "\r" in term
 
-    res = subprocess.run(_l2l("train", "--out", str(tmp_path / "log"), *common), capture_output=True, text=True)
+    res = l2l("train", "--out", str(tmp_path / "log"), *common)  # stderr is no terminal: a log
     assert res.returncode == 0, res.stderr
     assert "\r" not in res.stdout + res.stderr
     # timestamped job-log lines (l2l/logs.py): "<ISO time> l2l.train INFO epoch 1/2 loss ..."

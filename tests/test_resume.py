@@ -105,34 +105,7 @@ def test_same_seed_same_numbers_other_seed_differs_via_cli(reference, dataset, t
     assert not hist1["train_loss"].equals(hist0["train_loss"])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGKILL], ids=["TERM", "USR1", "KILL"])
-def test_killed_training_resumes_to_the_uninterrupted_result(reference, dataset, tmp_path, sig):
-    run, db = tmp_path / "run", tmp_path / "m.db"
-    proc = _start(_args(dataset, run, db))
-    _wait_for_line(proc, f"epoch 1/{EPOCHS}")
-    proc.send_signal(sig)
-    t_signal = time.time()
-    rest = proc.communicate(timeout=120)[0]
-    stopped_in = time.time() - t_signal
-    assert not (run / "metrics.json").exists()
-    ckpt = torch.load(run / "resume.ckpt", weights_only=True)
-    assert ckpt["epoch"] in (0, 1)  # epoch 1 (0-based 0) done; at most epoch 2 if the signal hit its end
-    assert ckpt["epoch"] < EPOCHS - 1
-    if sig == signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL
-        assert list_runs(f"sqlite:///{db}", "resume")[0].info.status == "RUNNING"  # nobody could mark it
-    else:
-        assert proc.returncode == 128 + sig, rest
-        lines = [ln for ln in rest.splitlines() if "preempted" in ln]
-        assert len(lines) == 1 and "re-run the same command to resume" in lines[0], rest
-        assert f"epoch {EPOCHS}/{EPOCHS}" not in rest
-        assert stopped_in < 30  # within a batch or two, not the rest of the run
-        assert list_runs(f"sqlite:///{db}", "resume")[0].info.status == "KILLED"
-
-    resumed = _run(_args(dataset, run, db))
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming from {run / 'resume.ckpt'} at epoch {ckpt['epoch'] + 2}/{EPOCHS}" in resumed.stdout
+def _assert_matches_the_uninterrupted_run(run, db, reference):
     assert not (run / "resume.ckpt").exists()
     assert not list(run.glob(".*.tmp"))
     test, epoch, history = _numbers(run)
@@ -141,6 +114,61 @@ def test_killed_training_resumes_to_the_uninterrupted_result(reference, dataset,
     pd.testing.assert_frame_equal(history, history_ref, check_exact=True)
     mlflow_run = _assert_one_complete_mlflow_run(db)
     assert json.loads((run / "metrics.json").read_text())["mlflow_run_id"] == mlflow_run.info.run_id
+
+
+def _stop_after_epoch(args, epoch: int, sig: signal.Signals) -> tuple[subprocess.Popen, str, float]:
+    """Start the job, send ``sig`` once it has logged ``epoch``; (process, the rest of its output, seconds
+    it took to stop)."""
+    proc = _start(args)
+    _wait_for_line(proc, f"epoch {epoch}/{EPOCHS} loss")  # the epoch's line, not "resuming ... at epoch"
+    proc.send_signal(sig)
+    t_signal = time.time()
+    rest = proc.communicate(timeout=120)[0]
+    return proc, rest, time.time() - t_signal
+
+
+@pytest.mark.slow
+def test_preempted_twice_resumes_twice_to_the_uninterrupted_result(reference, dataset, tmp_path):
+    """SIGUSR1 after epoch 1 (SLURM's --signal warning), then SIGTERM to the resumed job after epoch 2
+    (preemption, or the time limit): each stops within a batch or two with exit 128+signal and a KILLED
+    MLflow run, and each rerun goes on from the last finished epoch, in the same MLflow run."""
+    run, db = tmp_path / "run", tmp_path / "m.db"
+    args = _args(dataset, run, db)
+    for epoch, sig in ((1, signal.SIGUSR1), (2, signal.SIGTERM)):
+        proc, rest, stopped_in = _stop_after_epoch(args, epoch, sig)
+        assert proc.returncode == 128 + sig, rest
+        assert not (run / "metrics.json").exists()
+        ckpt = torch.load(run / "resume.ckpt", weights_only=True)
+        assert ckpt["epoch"] in (epoch - 1, epoch)  # epoch done (0-based); the next one if the signal hit its end
+        assert ckpt["epoch"] < EPOCHS - 1
+        lines = [ln for ln in rest.splitlines() if "preempted" in ln]
+        assert len(lines) == 1 and "re-run the same command to resume" in lines[0], rest
+        assert f"epoch {EPOCHS}/{EPOCHS} loss" not in rest  # the last epoch never finished
+        assert stopped_in < 30  # within a batch or two, not the rest of the run
+        assert list_runs(f"sqlite:///{db}", "resume")[0].info.status == "KILLED"
+        if ckpt["epoch"] == EPOCHS - 2:
+            break  # the first stop landed after epoch 2: no epoch left to stop the resumed job in
+    resumed = _run(args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {run / 'resume.ckpt'} at epoch {ckpt['epoch'] + 2}/{EPOCHS}" in resumed.stdout
+    _assert_matches_the_uninterrupted_run(run, db, reference)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_uninterrupted_result(reference, dataset, tmp_path):
+    """SIGKILL (an OOM kill, a node failure): nobody can mark the MLflow run; the rerun still finishes it."""
+    run, db = tmp_path / "run", tmp_path / "m.db"
+    proc, rest, _ = _stop_after_epoch(_args(dataset, run, db), 1, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "metrics.json").exists()
+    ckpt = torch.load(run / "resume.ckpt", weights_only=True)
+    assert ckpt["epoch"] in (0, 1) and ckpt["epoch"] < EPOCHS - 1
+    assert list_runs(f"sqlite:///{db}", "resume")[0].info.status == "RUNNING"  # nobody could mark it
+
+    resumed = _run(_args(dataset, run, db))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {run / 'resume.ckpt'} at epoch {ckpt['epoch'] + 2}/{EPOCHS}" in resumed.stdout
+    _assert_matches_the_uninterrupted_run(run, db, reference)
 
 
 def test_epoch_lost_between_checkpoint_and_mlflow_is_logged_once_on_resume(tiny_dataset, tmp_path, monkeypatch):

@@ -48,7 +48,7 @@ def slurm():
         subprocess.run([str(REPO / ".ci" / "slurm-down.sh")], capture_output=True, timeout=60)
 
 
-def _config(tmp_path: Path, **train) -> Path:
+def _config(tmp_path: Path, data: dict | None = None, **train) -> Path:
     cfg = {
         "experiment": "slurm",
         "results_dir": str(tmp_path / "results"),
@@ -60,6 +60,7 @@ def _config(tmp_path: Path, **train) -> Path:
         "model": {"ffn_dim": 32},
         "train": {"epochs": 3, "batch_size": 16, "device": "cpu", **train},  # no GPU on the test node
         "resources": {"threads": 1, "mem_mb": 1000, "runtime": 15},
+        **({"data": data} if data else {}),
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -106,83 +107,79 @@ def _check_complete(tmp_path: Path) -> list:
     return runs
 
 
-def test_pipeline_runs_as_slurm_jobs(slurm, tmp_path):
+def _wait_for_epoch_1_inside_slurm(proc: subprocess.Popen, log: Path) -> str:
+    """The SLURM job id of the run whose log this is, once its first epoch is done."""
     t0 = time.time()
-    res = subprocess.run(_snakemake(tmp_path, _config(tmp_path), "all"), capture_output=True, text=True,
-                         env=_env(), timeout=960)
+    while time.time() - t0 < 600 and proc.poll() is None:
+        text = log.read_text() if log.exists() else ""
+        if "epoch 1/3" in text and _job_ids(text):
+            return _job_ids(text)[0]
+        time.sleep(0.2)
+    raise AssertionError(f"{log.name} never reached epoch 1 inside SLURM: {log.read_text() if log.exists() else 'no log'}")
+
+
+def test_pipeline_runs_as_slurm_jobs_and_a_preempted_job_resumes(slurm, tmp_path):
+    """The whole pipeline through the profile; seed 0's job gets SIGTERM mid-training (what SLURM sends on
+    preemption or at the time limit) and is retried as a new SLURM job that resumes in the same MLflow run,
+    while seed 1 runs once."""
+    t0 = time.time()
+    proc = subprocess.Popen(_snakemake(tmp_path, _config(tmp_path), "all"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env())
+    run = Path("tiny", "small_cnn", "label2label", "base", "clean")
+    seed0_log = tmp_path / "results" / "slurm" / "logs" / "train" / run / "seed0.log"
+    first = _wait_for_epoch_1_inside_slurm(proc, seed0_log)
+    subprocess.run(["scancel", "--signal=TERM", first], check=True)
+    out = proc.communicate(timeout=900)[0]
     wall = time.time() - t0
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-5000:]
+    assert proc.returncode == 0, out[-5000:]
     runs = _check_complete(tmp_path)
 
     logs = _train_logs(tmp_path)
     assert len(logs) == 2
     ids = {name: _job_ids(text) for name, text in logs.items()}
-    assert all(len(v) == 1 for v in ids.values()), ids  # each train job ran once, inside SLURM
-    job_ids = sorted(v[0] for v in ids.values())
-    assert len(set(job_ids)) == 2
-    assert sorted(r.data.tags["slurm_job_id"] for r in runs) == job_ids
-    for job_id in job_ids:
+    seed0, seed1 = ids["clean/seed0"], ids["clean/seed1"]
+    assert len(seed1) == 1, ids  # seed 1's train job ran once, inside SLURM
+    assert len(seed0) == 2 and seed0[0] == first and seed0[1] not in (first, seed1[0]), ids  # killed, retried
+    text = logs["clean/seed0"]  # both attempts: the killed job's lines are kept, then the retry's
+    assert text.count("==== attempt started") == 2
+    assert "resuming from" in text and "test error" in text
+    assert _scontrol_state(first) in ("FAILED", "CANCELLED"), _scontrol_state(first)
+    for job_id in (seed0[1], seed1[0]):
         assert _scontrol_state(job_id) == "COMPLETED"
-        assert list((tmp_path / ".snakemake" / "slurm_logs" / "rule_train").rglob(f"{job_id}.log"))
-    # the CPU config asked SLURM for CPUs and memory, no GPU
+    for job_id in (*seed0, *seed1):
+        assert list((tmp_path / ".snakemake" / "slurm_logs" / "rule_train").rglob(f"{job_id}.log")), job_id
+    by_seed = {r.data.tags["seed"]: r for r in runs}
+    assert by_seed["0"].data.tags["slurm_job_id"] == seed0[1]  # one MLflow run across both SLURM jobs
+    assert by_seed["1"].data.tags["slurm_job_id"] == seed1[0]
+    from mlflow.tracking import MlflowClient
+
+    steps = [m.step for m in MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db")
+             .get_metric_history(by_seed["0"].info.run_id, "train_loss")]
+    assert sorted(steps) == [1, 2, 3]
+
+    # the CPU config asked SLURM for CPUs and memory, no GPU; the retry was submitted the same way
     calls = [line for line in out.splitlines() if "sbatch call:" in line and "rule_train" in line]
-    assert len(calls) == 2, out[-3000:]
+    assert len(calls) == 3, out[-3000:]
     assert all("--cpus-per-task=1" in c and "--mem 1000" in c and "-t 15" in c and "-p debug" in c
                and "--requeue" in c and "--gpus" not in c for c in calls), calls
     # short rules stayed local: only train jobs and the image-cache jobs (decoding a whole split) were submitted
     others = [line for line in out.splitlines() if "sbatch call:" in line and "rule_train" not in line]
     assert others and all("rule_cache_dataset" in line for line in others), others
-    print(f"\nSLURM pipeline wall time: {wall:.1f} s")
-
-
-def test_preempted_job_is_retried_and_resumes_in_the_same_mlflow_run(slurm, tmp_path):
-    """SIGTERM to the running job step (what SLURM sends on preemption or at the time limit)."""
-    proc = subprocess.Popen(_snakemake(tmp_path, _config(tmp_path), "all"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=_env())
-    log = tmp_path / "results" / "slurm" / "logs" / "train" / "tiny" / "small_cnn" / "label2label" / "base" / "clean" / "seed0.log"
-    first = None
-    t0 = time.time()
-    while time.time() - t0 < 600 and proc.poll() is None:
-        text = log.read_text() if log.exists() else ""
-        if "epoch 1/3" in text and _job_ids(text):
-            first = _job_ids(text)[0]
-            break
-        time.sleep(0.2)
-    assert first, f"seed0 never reached epoch 1 inside SLURM: {log.read_text() if log.exists() else 'no log'}"
-    subprocess.run(["scancel", "--signal=TERM", first], check=True)
-    out = proc.communicate(timeout=900)[0]
-    assert proc.returncode == 0, out[-5000:]
-    runs = _check_complete(tmp_path)
-
-    text = log.read_text()  # both attempts: the killed job's lines are kept, then the retry's
-    ids = _job_ids(text)
-    assert len(ids) == 2 and ids[0] == first and ids[1] != first, ids
-    assert text.count("==== attempt started") == 2
-    second = ids[1:]
-    assert "resuming from" in text and "test error" in text
-    assert _scontrol_state(first) in ("FAILED", "CANCELLED"), _scontrol_state(first)
-    assert _scontrol_state(second[0]) == "COMPLETED"
-    run = [r for r in runs if r.data.tags["seed"] == "0"][0]
-    assert run.data.tags["slurm_job_id"] == second[0]  # one MLflow run across both SLURM jobs
-    from mlflow.tracking import MlflowClient
-
-    steps = [m.step for m in MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db")
-             .get_metric_history(run.info.run_id, "train_loss")]
-    assert sorted(steps) == [1, 2, 3]
+    print(f"\nSLURM pipeline wall time (one preemption): {wall:.1f} s")
 
 
 def test_gpu_request_reaches_sbatch(slurm, tmp_path):
     """train.device=cuda: the train job asks sbatch for --gpus=1 and --cpus-per-gpu from the profile.
 
-    This node has no GPU, so SLURM refuses the request; the check is on the command line it got.
+    This node has no GPU, so SLURM refuses the request; the check is on the command line it got. Without the
+    image cache (data.cache: false) no other SLURM job comes first: the train jobs are the first submitted.
     """
-    res = subprocess.run(_snakemake(tmp_path, _config(tmp_path, device="cuda"), "--retries", "0", "all",
-                                    limit=300),
+    config = _config(tmp_path, data={"cache": False}, device="cuda")
+    res = subprocess.run(_snakemake(tmp_path, config, "--retries", "0", "all", limit=300),
                          capture_output=True, text=True, env=_env(), timeout=360)
     out = res.stdout + res.stderr
     calls = [line for line in out.splitlines() if line.strip().startswith("sbatch ") and "rule_train" in line]
-    assert calls, out[-5000:]
+    assert calls and "rule_cache_dataset" not in out, out[-5000:]
     assert all("--gpus=1" in c and "--cpus-per-gpu=4" in c and "--cpus-per-task" not in c for c in calls), calls
     assert res.returncode != 0  # no GPU on this node: sbatch refuses the job
     assert list_runs(f"sqlite:///{tmp_path}/results/mlflow.db", "slurm") == []  # no job started
