@@ -5,7 +5,6 @@ import errno
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,8 @@ import pytest
 from l2l.cli import main
 from l2l.data.format import sha256_file
 from l2l.tracking import list_runs
+
+from inprocess import l2l
 
 TINY = ["--set", "train.epochs=1", "--set", "train.batch_size=32", "--set", "model.ffn_dim=32"]
 
@@ -257,13 +258,11 @@ def test_real_full_disk_leaves_old_file_and_no_temp(full_disk):
     assert sorted(p.name for p in full_disk.iterdir()) == ["table.csv"]
 
 
-def test_real_full_disk_during_training(full_disk, tmp_path, tiny_dataset):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+def test_real_full_disk_during_training(full_disk, tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     run = full_disk / "run"
-    res = subprocess.run([sys.executable, "-m", "l2l", "train", "--out", str(run), *TINY,
-                          "--set", f"data.path={tiny_dataset}", "--set", "model.ffn_dim=256",
-                          "--set", f"tracking.uri=sqlite:///{tmp_path}/m.db", "--set", "tracking.experiment=faults"],
-                         capture_output=True, text=True, env=env, timeout=600)
+    res = l2l("train", "--out", str(run), *TINY, "--set", f"data.path={tiny_dataset}", "--set", "model.ffn_dim=256",
+              "--set", f"tracking.uri=sqlite:///{tmp_path}/m.db", "--set", "tracking.experiment=faults")
     assert res.returncode == 2
     line = _one_line(res)
     assert line.startswith(f"l2l train: error: {run / 'resume.ckpt'}: cannot write (No space left on device)"), line

@@ -136,3 +136,18 @@ def test_shell_syntax_in_config_values_runs_nothing(tmp_path, monkeypatch):
 def test_lint_is_clean():
     res = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert "Congratulations, your workflow is in a good condition" in res.stdout + res.stderr
+
+
+def test_only_the_heavy_rules_leave_the_submitting_machine():
+    """On a cluster every rule but those in `localrules:` becomes a job of its own (a SLURM job): that must be
+    the rules that decode or train, and nothing short (a table, the tracking set-up, a download)."""
+    rules, local = set(), set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        rules |= set(re.findall(r"^rule (\w+):", text, re.M))
+        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", text, re.M):
+            local |= set(re.findall(r"\w+", block))
+        local |= {name for name, body in re.findall(r"^rule (\w+):\n((?:[ \t].*\n|\n)+)", text, re.M)
+                  if re.search(r"^\s+localrule: True", body, re.M)}
+    assert local <= rules, local - rules
+    assert rules - local == {"prepare_dataset", "cache_dataset", "train"}

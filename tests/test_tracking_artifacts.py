@@ -83,6 +83,7 @@ def test_a_trained_run_is_complete_in_mlflow_and_predicts_by_run_id(tiny_dataset
                           "--images", str(images[0]), "--out", str(out)], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     by_folder = tmp_path / "preds_folder.csv"
-    subprocess.run([sys.executable, "-m", "l2l", "predict", "--run", str(tmp_path / "run"), "--images",
-                    str(images[0]), "--out", str(by_folder)], check=True, capture_output=True, env=env)
+    from inprocess import l2l
+
+    assert l2l("predict", "--run", str(tmp_path / "run"), "--images", str(images[0]), "--out", str(by_folder)).returncode == 0
     pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(by_folder))
