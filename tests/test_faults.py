@@ -19,27 +19,19 @@ from inprocess import l2l
 TINY = ["--set", "train.epochs=1", "--set", "train.batch_size=32", "--set", "model.ffn_dim=32"]
 
 
-class Result:
-    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 @pytest.fixture
-def l2l_train(tmp_path, capsys, monkeypatch):
-    """`l2l train` through the CLI's entry point, in this process (no 10 s torch + MLflow import per case)."""
+def l2l_train(tmp_path, monkeypatch):
+    """`l2l train` through the CLI's entry point, in this process (no torch + MLflow import per case)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
-    def run(*sets, dataset=None, extra=()):
-        args = ["train", "--out", str(tmp_path / "run"), *extra, *TINY,
+    def run(*sets, dataset=None, extra=(), out=None):
+        args = ["train", "--out", str(out or tmp_path / "run"), *extra, *TINY,
                 "--set", f"tracking.uri=sqlite:///{tmp_path}/m.db", "--set", "tracking.experiment=faults"]
         if dataset is not None:
             args += ["--set", f"data.path={dataset}"]
         for s in sets:
             args += ["--set", s]
-        capsys.readouterr()
-        rc = main(args)
-        out, err = capsys.readouterr()
-        return Result(rc, out, err)
+        return l2l(*args)
 
     return run
 
@@ -213,7 +205,7 @@ def test_disk_full_while_writing_outputs(tmp_path, tiny_dataset, monkeypatch, ca
             "--set", f"tracking.uri=sqlite:///{tmp_path}/m.db", "--set", "tracking.experiment=faults"]
     _enospc_in_to_csv(monkeypatch, "history.csv")
     assert main(args) == 2
-    err = _one_line(Result(2, "", capsys.readouterr().err))
+    err = _one_line(subprocess.CompletedProcess([], 2, "", capsys.readouterr().err))
     history = tmp_path / "run" / "history.csv"
     assert err == (f"l2l train: error: {history}: cannot write (No space left on device); free space or fix "
                    f"permissions in {history.parent}, then re-run (the previous file, if any, is intact)")
@@ -258,11 +250,9 @@ def test_real_full_disk_leaves_old_file_and_no_temp(full_disk):
     assert sorted(p.name for p in full_disk.iterdir()) == ["table.csv"]
 
 
-def test_real_full_disk_during_training(full_disk, tmp_path, tiny_dataset, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_real_full_disk_during_training(full_disk, tmp_path, tiny_dataset, l2l_train):
     run = full_disk / "run"
-    res = l2l("train", "--out", str(run), *TINY, "--set", f"data.path={tiny_dataset}", "--set", "model.ffn_dim=256",
-              "--set", f"tracking.uri=sqlite:///{tmp_path}/m.db", "--set", "tracking.experiment=faults")
+    res = l2l_train("model.ffn_dim=256", dataset=tiny_dataset, out=run)
     assert res.returncode == 2
     line = _one_line(res)
     assert line.startswith(f"l2l train: error: {run / 'resume.ckpt'}: cannot write (No space left on device)"), line
