@@ -12,14 +12,8 @@ Skipped only where no Chromium/chromedriver is installed (``.ci/run`` installs D
 """
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +22,7 @@ import yaml
 from l2l.plan import Planner, TablePlanner
 from l2l.plan.experiment import load_experiment
 from l2l.tracking import list_runs
+from mlflow_server import mlflow_server
 from test_pipeline import _run
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
@@ -75,57 +70,11 @@ def suite(tmp_path_factory):
     return root, root / "report.html", tables
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_answers(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.time() + TIMEOUT
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mlflow ui exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"mlflow ui did not answer {url} in {TIMEOUT}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Terminate the server's whole process group (uvicorn and its workers)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 @pytest.fixture
 def server(suite):
     root = suite[0]
-    port = _free_port()
-    db = root / "results" / "mlflow.db"
-    log = root / "mlflow_ui.log"
-    mlflow = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow) if mlflow.exists() else "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no huey job consumers: GenAI jobs, unused here
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=root, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    try:
-        _wait_until_answers(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop(proc)
+    with mlflow_server("ui", f"sqlite:///{root}/results/mlflow.db", root / "mlflow_ui.log") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,11 +1,4 @@
 import multiprocessing as mp
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from l2l.tracking import Tracker, list_runs, resolve_uri
 
 from inprocess import l2l
+from mlflow_server import mlflow_server
 
 N_WRITERS = 8
 STEPS = 5
@@ -64,43 +58,13 @@ def test_env_var_wins(monkeypatch):
     assert resolve_uri("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory):
-    """A real `mlflow server` on 127.0.0.1 (sqlite backend, proxied artifacts); always terminated."""
+    """A real `mlflow server` on 127.0.0.1 (sqlite backend, proxied artifacts)."""
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts")],
-        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # no huey job consumers (GenAI jobs)
-    try:
-        deadline = time.time() + 180
-        while True:
-            assert proc.poll() is None, (root / "server.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, "mlflow server did not answer: " + (root / "server.log").read_text()
-            time.sleep(0.5)
+    with mlflow_server("server", f"sqlite:///{root}/server.db", root / "server.log",
+                       "--artifacts-destination", str(root / "artifacts")) as url:
         yield url, root
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.mark.slow
