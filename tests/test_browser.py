@@ -194,16 +194,24 @@ def _text(driver) -> str:
 
 def _caption_of_item(driver, index: int) -> str:
     """Open the info panel of the index-th result of the shown list; return the DESCRIPTION it renders."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-
     from selenium.webdriver.support.ui import WebDriverWait
 
-    icons = WebDriverWait(driver, TIMEOUT).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "a[iconname='information-circle']")[index:index + 1])
-    icons[0].click()
-    deadline = time.time() + 30
-    while "DESCRIPTION" not in (text := _text(driver)) and time.time() < deadline:
-        time.sleep(0.2)
+    def icon_or_panel(d):
+        return "DESCRIPTION" in _text(d) or d.find_elements(By.CSS_SELECTOR, "a[iconname='information-circle']")[index:index + 1]
+
+    deadline = time.time() + TIMEOUT
+    # a click that lands while the list is still being replaced opens nothing: find the icon again and retry
+    while (found := WebDriverWait(driver, TIMEOUT).until(icon_or_panel)) is not True and time.time() < deadline:
+        try:
+            found[0].click()
+        except StaleElementReferenceException:
+            continue
+        shown = time.time() + 5
+        while "DESCRIPTION" not in _text(driver) and time.time() < shown:
+            time.sleep(0.2)
+    text = _text(driver)
     assert "DESCRIPTION" in text, text[:2000]
     return text.split("DESCRIPTION", 1)[1].strip().split("\n")[0]
 
