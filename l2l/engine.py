@@ -50,6 +50,7 @@ from l2l.config import RunConfig
 from l2l.data import PreparedDataset, load_prepared
 from l2l.data.batched import Batches, CachedImages, FileImages
 from l2l.data.cache import load_cache
+from l2l.data.fingerprint import check_resume_data, data_sha256
 from l2l.data.loader import DecodedImages
 from l2l.devices import device_record, resolve_device
 from l2l.data.mixup import Mix, apply_mix, draw_mix
@@ -372,7 +373,8 @@ def _run_tags(cfg: RunConfig, data: PreparedDataset, fingerprint: str, tags: Map
               device: torch.device) -> dict:
     """Tags of the MLflow run: what was trained on what, by which code, on which software and hardware."""
     source_meta = data.meta.get("source") if isinstance(data.meta.get("source"), dict) else {}
-    return {"dataset": data.name, "dataset_sha256": data.meta.get("labels_sha256", ""), "protocol": cfg.protocol,
+    return {"dataset": data.name, "dataset_sha256": data.meta.get("labels_sha256", ""),
+            "data_sha256": data_sha256(data.meta), "protocol": cfg.protocol,
             **({"source_sha256": source_meta["archive_sha256"]} if source_meta.get("archive_sha256") else {}),
             **({"source_url": source_meta["url"]} if source_meta.get("url") else {}),
             "method": cfg.method, "backbone": cfg.backbone, "seed": str(cfg.seed),
@@ -447,6 +449,7 @@ class Trainer:
             self.model.compile()  # in place: state_dict keys stay those of the eager model
         ckpt = _load_resume(self.resume_path, self.fingerprint, self.log)
         if ckpt:
+            check_resume_data(ckpt.get("data_sha256"), self.data.meta, self.data.root, self.resume_path)
             self.restore(ckpt)
         self.start_tracking(ckpt)
 
@@ -491,7 +494,8 @@ class Trainer:
             "history": plain(self.history), "best": {**plain({k: v for k, v in self.best.items() if k != "state"}),
                                                      "state": self.best["state"]},
             "per_metric": plain(self.per_metric),
-            "run_id": self.tracker.run_id, "fingerprint": self.fingerprint})
+            "run_id": self.tracker.run_id, "fingerprint": self.fingerprint,
+            "data_sha256": data_sha256(self.data.meta)})
 
     # -- epochs
     def eval_splits(self) -> list[str]:
@@ -574,6 +578,7 @@ class Trainer:
             "num_parameters": sum(p.numel() for p in self.model.parameters()),
             "train_seconds": time.time() - self.t0 + self.before_s,
             "config_fingerprint": self.fingerprint, "dataset_sha256": data.meta.get("labels_sha256", ""),
+            "data_sha256": data_sha256(data.meta),
             "attributes": data.attributes, **device_record(self.device),
         }
         if self.per_metric:  # official PA-100K: each metric at its own best epoch

@@ -3,7 +3,7 @@
 A folder with::
 
     labels.csv   image,split,<attr_1>,...,<attr_M>   (1, 0, or empty = unknown)
-    meta.yaml    name, attributes (in order), groups, source, labels_sha256, counts
+    meta.yaml    name, attributes (in order), groups, source, labels_sha256, images_sha256, counts
     <images>     paths in labels.csv are relative to the folder
 
 One format means one loader, one set of checks and one place to look when a
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from l2l.data.fingerprint import images_sha256
 from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_yaml
 
@@ -103,6 +104,7 @@ def write_prepared(
         "num_images": len(images),
         "splits": counts,
         "labels_sha256": sha256_file(root / "labels.csv"),
+        "images_sha256": images_sha256(root, images),  # l2l.data.fingerprint: resume and cache key on it
     }
     write_yaml(root / "meta.yaml", meta)
     return root
