@@ -1,13 +1,15 @@
 """Prepare-time image cache: every image of a split decoded and resized once, stored as uint8.
 
 One file per split and input size, ``<dataset>/cache/<split>_<H>x<W>.npy`` (N×3×H×W uint8, rows
-in ``PreparedDataset.indices(split)`` order), with a sidecar ``.json`` recording the
-``labels_sha256`` it was built from. Training then reads rows of a (memory-mapped) array instead
+in ``PreparedDataset.indices(split)`` order), with a sidecar ``.json`` recording the dataset's
+content hash it was built from (:func:`l2l.data.fingerprint.data_sha256`: labels *and* image bytes, so a
+dataset regenerated with the same labels but other pixels is noticed) and the decode it used
+(:data:`DECODE`). Training then reads rows of a (memory-mapped) array instead
 of decoding an image file per sample per epoch; the decode + resize is exactly the one of
 :class:`l2l.data.loader.AttributeImageDataset`, so the cached pixels are the loader's pixels.
 
 The sidecar is written before the array and both atomically, so a killed build leaves either no
-array (rebuilt on the next run) or a complete one; a cache built from other labels is refused
+array (rebuilt on the next run) or a complete one; a cache built from other data or by another decode is refused
 with an error naming the fix instead of training on the wrong images.
 """
 
@@ -23,10 +25,14 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
+from l2l.data.fingerprint import data_sha256
 from l2l.data.format import PreparedDataset
 from l2l.data.images import read_image
 from l2l.errors import UserError
 from l2l.io import write_json
+
+
+DECODE = "rgb8-scaled/antialias-resize"  # change it whenever decode_resized's pixels change: old caches go stale
 
 
 def cache_path(root: str | Path, split: str, image_size: Sequence[int]) -> Path:
@@ -62,7 +68,8 @@ def build_cache(data: PreparedDataset, split: str, image_size: Sequence[int], fo
     index = data.indices(split)
     h, w = image_size
     write_json(_sidecar(path), {"split": split, "image_size": [h, w], "count": int(len(index)),
-                                "labels_sha256": data.meta.get("labels_sha256", "")})
+                                "labels_sha256": data.meta.get("labels_sha256", ""),
+                                "data_sha256": data_sha256(data.meta), "decode": DECODE})
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -84,12 +91,20 @@ def check_cache(data: PreparedDataset, split: str, image_size: Sequence[int]) ->
     side = _sidecar(path)
     if not path.is_file() or not side.is_file():
         raise UserError(f"{path}: image cache missing; {_rebuild_hint(data, image_size)}")
-    meta = json.loads(side.read_text())
-    want = data.meta.get("labels_sha256", "")
-    if meta.get("labels_sha256") != want:
-        raise UserError(f"{path}: image cache is stale (built for labels.csv sha256 "
-                        f"{str(meta.get('labels_sha256'))[:12]}, dataset has {want[:12]}); "
+    try:
+        meta = json.loads(side.read_text())
+    except (ValueError, OSError) as e:
+        raise UserError(f"{side}: image cache sidecar unreadable ({e}); {_rebuild_hint(data, image_size)}") from e
+    want = data_sha256(data.meta)
+    if not isinstance(meta, dict) or meta.get("data_sha256") != want or \
+            meta.get("labels_sha256") != data.meta.get("labels_sha256", ""):
+        got = str(meta.get("data_sha256") or meta.get("labels_sha256")) if isinstance(meta, dict) else "?"
+        raise UserError(f"{path}: image cache is stale (built from dataset content sha256 {got[:12]}, the "
+                        f"dataset is now {want[:12]}: regenerated or re-prepared since); "
                         f"{_rebuild_hint(data, image_size)}")
+    if meta.get("decode") != DECODE:
+        raise UserError(f"{path}: image cache was built by another image decode ({meta.get('decode')!r}, this "
+                        f"version uses {DECODE!r}); {_rebuild_hint(data, image_size)}")
     arr = np.load(path, mmap_mode="r")
     n = len(data.indices(split))
     if arr.shape != (n, 3, *image_size) or arr.dtype != np.uint8:
