@@ -10,6 +10,12 @@ than the process's baseline, one at the default limit 0.65 GB (ru_maxrss, Pillow
 read first (cheap) and an image above :data:`DEFAULT_MAX_PIXELS` is refused before it is decoded.
 Set ``L2L_MAX_IMAGE_PIXELS`` to change the limit (up to PIL's own hard limit, 2 × its
 ``Image.MAX_IMAGE_PIXELS``, about 179 million).
+
+Why :func:`to_rgb` and not ``convert("RGB")`` alone: PIL's conversion of a 16-bit grayscale image
+(mode ``I;16``, e.g. a 16-bit PNG) clips every value above 255, so a full-range image turns white
+(99.6 % of the pixels of a 0-65535 ramp). 16-bit and 32-bit integer images are scaled from their
+range (0-65535) to 0-255 instead; float images (mode ``F``), whose range nothing declares, are refused
+with one line. 16-bit colour PNGs are already reduced to 8 bits by PIL itself.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from l2l.errors import UserError
@@ -40,6 +47,22 @@ def max_pixels() -> int:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB of any PIL mode: 16/32-bit integer grey scaled from 0-65535 (not clipped at 255)."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise _Unsupported(f"{im.mode} image with values {a.min()}..{a.max()} outside 0..65535")
+        return Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        raise _Unsupported("floating-point image (mode F): its value range is undefined")
+    return im.convert("RGB")
 
 
 def _open_checked(path: Path, limit: int) -> Image.Image:
@@ -68,9 +91,12 @@ def open_image(path: str | Path, decode: bool = True) -> Image.Image:
     try:
         with _open_checked(path, limit) as im:
             if decode:
-                return im.convert("RGB")
+                return to_rgb(im)
             im.load()
             return im
+    except _Unsupported as e:
+        raise UserError(f"{path}: image format not supported ({e}); convert it to 8- or 16-bit PNG or JPEG "
+                        f"and re-run prepare") from e
     except _TooLarge as e:
         raise UserError(f"{path}: image too large to decode ({e}); shrink it (e.g. to at most 8192 x 8192), "
                         f"remove it, or raise the limit with {MAX_PIXELS_ENV}=<pixels>") from e
@@ -86,4 +112,4 @@ def read_image(path: str | Path) -> Image.Image:
 
 def check_image(path: str | Path) -> None:
     """Decode ``path`` fully and discard it: what ``l2l prepare --check-images decode`` does per image."""
-    open_image(path, decode=False).close()
+    open_image(path, decode=True).close()  # to RGB as training will: a mode it refuses is refused at prepare
