@@ -23,6 +23,11 @@ Generative process (all randomness from one ``numpy`` generator seeded by ``seed
      which the paper's IC-MLM, reading the other labels, should help.
 
 Labels are complete (no unknowns). Splits are by index after shuffling.
+
+The dataset is written into a staging folder beside ``out`` and renamed into place when complete
+(:func:`l2l.data.prepare.common.staging`), so a killed ``l2l generate`` leaves the old dataset whole,
+never new images under old labels. Only a folder that ``generate`` (or ``prepare``) could have written
+is replaced.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from l2l.data.format import write_prepared
+from l2l.data.prepare.common import MARKER, staging
 from l2l.progress import progress as _progress
 
 KIND_PRIOR = np.array([0.4, 0.3, 0.2, 0.1])
@@ -146,10 +152,18 @@ def generate(
     labels = sample_labels(n, rng)
     images = render(labels, image_size, rng)
     splits = np.array(["train"] * n_train + ["val"] * n_val + ["test"] * n_test)
-    (out / "images").mkdir(parents=True, exist_ok=True)
     names = [f"images/{i:06d}.png" for i in range(n)]
-    for i in _progress(range(n), desc="write images", unit="img", bar=progress, log=log):
-        Image.fromarray(images[i]).save(out / names[i], optimize=False, compress_level=1)
     source = {"generator": "l2l.data.embedded", "seed": seed, "image_size": image_size,
               "n_train": n_train, "n_val": n_val, "n_test": n_test}
-    return write_prepared(out, "embedded", ATTRIBUTES, names, splits, labels, source, GROUPS)
+    with staging(out, _generated) as stage:
+        (stage / "images").mkdir()
+        for i in _progress(range(n), desc="write images", unit="img", bar=progress, log=log):
+            Image.fromarray(images[i]).save(stage / names[i], optimize=False, compress_level=1)
+        write_prepared(stage, "embedded", ATTRIBUTES, names, splits, labels, source, GROUPS)
+    return out
+
+
+def _generated(folder: Path) -> bool:
+    """A folder holding only what ``generate`` writes (a dataset generated before the staging folder)."""
+    ours = {"images", "cache", "labels.csv", "meta.yaml", MARKER}
+    return all(p.name in ours or (p.name.startswith(".") and p.name.endswith(".tmp")) for p in folder.iterdir())

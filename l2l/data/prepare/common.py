@@ -13,7 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,10 +94,14 @@ def find_first(root: Path, names: Sequence[str], max_depth: int = 2) -> Path | N
 
 
 @contextmanager
-def staging(out: str | Path) -> Iterator[Path]:
-    """Yield an empty folder beside ``out``; on success it replaces ``out``, on failure it is deleted."""
+def staging(out: str | Path, replaceable: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield an empty folder beside ``out``; on success it replaces ``out``, on failure it is deleted.
+
+    ``out`` is replaced only when it is empty, holds :data:`MARKER`, or ``replaceable(out)`` says so.
+    """
     out = Path(out).absolute()
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).exists())):
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).exists()
+                                               or (replaceable is not None and replaceable(out)))):
         raise UserError(f"{out} exists and is not a prepared dataset; choose another --out or delete it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
