@@ -59,6 +59,7 @@ from l2l.hooks import HookBase, Preemption, default_hooks
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
 from l2l.progress import progress as progress_bar
+from l2l.run_files import claim_run_dir, remove_own_temporaries
 from l2l.tracking import Tracker, git_commit, resolve_uri, source_tags
 from l2l.versions import version_tags
 
@@ -355,8 +356,7 @@ def _scheduler_job() -> str:
 
 def _load_resume(path: Path, fingerprint: str, log: Callable[[str], None]) -> dict[str, Any] | None:
     """The checkpoint of this config, or None; one of another config is moved aside, not trusted."""
-    for stale_tmp in path.parent.glob(".*.tmp"):  # atomic_write temp files of a process killed mid-write
-        stale_tmp.unlink(missing_ok=True)
+    remove_own_temporaries(path.parent)  # atomic_write temp files of a process killed mid-write (ours only)
     if not path.is_file():
         return None
     ckpt = load_checkpoint(path, "delete it to start the run over")
@@ -424,7 +424,7 @@ class Trainer:
     # -- setup
     def setup(self) -> None:
         cfg = self.cfg
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        claim_run_dir(self.out_dir)  # never overwrites a config.yaml that l2l train did not write
         torch.set_num_threads(cfg.train.threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = resolve_device(cfg.train.device)  # auto: CUDA if present; the leased GPU if any
