@@ -5,6 +5,10 @@ only tensors and plain containers (dict, list, tuple, str, int, float, bool, Non
 ``model.pt`` / ``resume.ckpt`` / ``model.init_from`` file (run folders are shared between people)
 cannot run code; it is refused with a one-line error naming the file. Our writers store only
 such values (:func:`plain` converts numpy scalars and arrays in the bookkeeping parts).
+
+A checkpoint holding a NaN or inf (one NaN in a BatchNorm ``running_var`` is enough) would predict NaN
+probabilities, which threshold to all-0 labels with exit 0; it is refused at load, naming the tensor.
+Training never writes one: a non-finite loss stops the run before its epoch is checkpointed.
 """
 
 from __future__ import annotations
@@ -54,4 +58,19 @@ def load_checkpoint(path: str | Path, fix: str) -> dict[str, Any]:
         raise UserError(f"{path}: checkpoint cannot be loaded ({reason[:300]}); {fix}") from e
     if not isinstance(ckpt, dict):
         raise UserError(f"{path}: checkpoint holds a {type(ckpt).__name__}, not a dict; {fix}")
+    bad = first_non_finite(ckpt)
+    if bad is not None:
+        raise UserError(f"{path}: checkpoint holds NaN or inf values (in {bad}), refused; {fix}")
     return ckpt
+
+
+def first_non_finite(obj: Any, where: str = "") -> str | None:
+    """The key path of the first floating tensor holding a NaN or inf in ``obj``, else None."""
+    if isinstance(obj, torch.Tensor):
+        return where or "<tensor>" if obj.is_floating_point() and not bool(torch.isfinite(obj).all()) else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        bad = first_non_finite(value, f"{where}.{key}" if where else str(key))
+        if bad is not None:
+            return bad
+    return None
