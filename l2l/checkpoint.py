@@ -74,3 +74,13 @@ def first_non_finite(obj: Any, where: str = "") -> str | None:
         if bad is not None:
             return bad
     return None
+
+
+def load_state_into(target: Any, state: Any, path: str | Path, fix: str) -> None:
+    """``target.load_state_dict(state)``; a state of another shape (a model with another attribute count,
+    another head) is one UserError naming the file and ``fix`` instead of torch's size-mismatch traceback."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        reason = " ".join(str(e).split())
+        raise UserError(f"{path}: does not fit this run's {type(target).__name__} ({reason[:200]}); {fix}") from e

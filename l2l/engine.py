@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from l2l import metrics as M
-from l2l.checkpoint import load_checkpoint, plain, save_checkpoint
+from l2l.checkpoint import load_checkpoint, load_state_into, plain, save_checkpoint
 from l2l.config import RunConfig
 from l2l.data import PreparedDataset, load_prepared
 from l2l.data.batched import Batches, CachedImages, FileImages
@@ -454,8 +454,9 @@ class Trainer:
         self.start_tracking(ckpt)
 
     def restore(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        fix = "delete it to start the run over (the dataset's attributes or the model changed since)"
+        load_state_into(self.model, ckpt["model"], self.resume_path, fix)
+        load_state_into(self.optimizer, ckpt["optimizer"], self.resume_path, fix)
         if self.scheduler and ckpt["scheduler"]:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         self.start_epoch, self.history, self.best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
