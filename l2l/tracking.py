@@ -5,6 +5,11 @@ MLflow's schema set-up and experiment creation race when several processes start
 together, so for sqlite URIs every MLflow call holds an exclusive ``fcntl`` lock on
 ``<db>.lock`` and is retried on "database is locked". A tracking server
 (``MLFLOW_TRACKING_URI=http://...``) serialises writes itself and takes no lock.
+
+A sqlite file that is not a database (truncated, overwritten, corrupted) makes sqlalchemy raise a
+``DatabaseError`` from deep inside MLflow's schema check; every call here turns it into one line naming
+the file and the fix (:func:`store_error`). Read-only commands (``l2l predict --run runs:/<id>``) never
+create a store: a sqlite URI naming no file is refused (:func:`require_store`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import fcntl
 import os
 import re
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -44,6 +50,33 @@ def _store_lock(uri: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def store_error(uri: str, error: BaseException) -> Exception | None:
+    """One-line UserError for a sqlite store that cannot be read (not a database, malformed), else None."""
+    from l2l.errors import UserError
+
+    db = sqlite_path(uri)
+    seen: BaseException | None = error
+    while db is not None and seen is not None:
+        if type(seen).__name__ == "DatabaseError" or isinstance(seen, sqlite3.DatabaseError):
+            reason = " ".join(str(getattr(seen, "orig", None) or seen).split())[:200]
+            if "locked" not in reason.lower():
+                return UserError(f"{db}: cannot be used as an MLflow store ({reason}); if it is corrupted, move it "
+                                 f"aside (mv {db} {db}.broken) and re-run to start a new store, or set tracking.uri "
+                                 f"(or MLFLOW_TRACKING_URI) to another store")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def require_store(uri: str) -> None:
+    """Refuse a sqlite URI naming no file: a read-only command must not create an empty store there."""
+    from l2l.errors import UserError
+
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise UserError(f"{db}: no MLflow store there (a mistyped --uri, or run from another folder); pass --uri "
+                        f"sqlite:///<path to the mlflow.db that holds the run> or set MLFLOW_TRACKING_URI")
 
 
 def git_commit() -> str:
@@ -95,6 +128,9 @@ class Tracker:
                     return fn()
             except Exception as e:  # sqlalchemy OperationalError is wrapped by MlflowException
                 if "locked" not in str(e).lower() or attempt == retries - 1:
+                    bad_store = store_error(self.uri, e)
+                    if bad_store is not None:
+                        raise bad_store from e
                     raise
                 time.sleep(min(0.05 * 2**attempt, 2.0))
         raise AssertionError("unreachable")
@@ -245,6 +281,7 @@ def fetch_run(uri: str, ref: str, dst: str | Path) -> Path:
     if not match:
         raise UserError(f"'{ref}' is not an MLflow run reference; use runs:/<run id> or a run folder")
     run_id, dst = match.group(1), Path(dst)
+    require_store(uri)
     tracker = Tracker(uri, run_id, "")
     dst.mkdir(parents=True, exist_ok=True)
     try:
