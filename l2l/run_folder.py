@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from l2l.checkpoint import load_checkpoint
 from l2l.config import RunConfig, resolve
@@ -30,6 +31,19 @@ class LoadedRun:
     prediction_key: str
 
 
+def _read_run_config(cfg_path: Path) -> dict:
+    """The run's config.yaml as a mapping (safe_load: a ``!!python/object`` tag is refused, not built)."""
+    try:
+        data = read_yaml(cfg_path)
+    except yaml.YAMLError as e:
+        raise UserError(f"{cfg_path}: not a valid run config ({' '.join(str(e).split())[:200]}); restore the run's "
+                        f"config.yaml (l2l train writes it) or re-train the run") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{cfg_path}: a run config must be a mapping of keys (method, model, train, ...); restore the "
+                        f"run's config.yaml or re-train the run")
+    return data
+
+
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """Rebuild the model of ``run_dir`` from config.yaml and load model.pt."""
     run_dir = Path(run_dir)
@@ -43,7 +57,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     if not cfg_path.is_file():
         raise UserError(f"{run_dir} has model.pt but no config.yaml; restore the run's config.yaml "
                         f"(it records the architecture) or re-train the run")
-    cfg = resolve(read_yaml(cfg_path) or {})
+    cfg = resolve(_read_run_config(cfg_path), str(cfg_path))
     # The weights come from the checkpoint: never fetch ImageNet weights here.
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False))
     ckpt = load_checkpoint(ckpt_path, "re-train the run or restore model.pt from a trusted copy")
