@@ -18,6 +18,7 @@ keep the order of the training dataset's ``meta.yaml``.
 from __future__ import annotations
 
 import glob
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from l2l.data.images import BadImage
 from l2l.data.loader import build_transform, decode_image
 from l2l.engine import predict as forward_split
 from l2l.errors import UserError
@@ -70,10 +72,12 @@ def decode_all(paths: Sequence[Path], image_size: Sequence[int], on_error: str =
         try:
             tensors.append(decode_image(p, image_size))
             kept.append(p)
-        except UserError as e:
+        except BadImage as e:  # the remedy of a prediction, not of a dataset being prepared
+            remedy = "replace or remove it" if e.kind == "undecodable" else e.remedy
             if on_error == "fail":
-                raise UserError(f"{e} (or pass --on-error skip to predict the other images)") from e
-            skipped.append((str(p), str(e).removeprefix(f"{p}: ")))  # why, and the fix
+                raise UserError(f"{p}: {e.reason}; {remedy} (or pass --on-error skip to predict the other "
+                                f"images)") from e
+            skipped.append((str(p), f"{e.reason}; {remedy}"))  # why, and the fix
     return kept, tensors, skipped
 
 
@@ -109,10 +113,28 @@ def write_predictions(preds: Predictions, out: str | Path) -> Path | None:
     return atomic_write(sidecar, lambda p: df.to_csv(p, index=False))
 
 
+def check_device(name: str) -> torch.device:
+    """``--device`` as a torch device this machine has, or one UserError saying what to pass instead."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"--device '{name}' is not a torch device ({e}); pass cpu, cuda or cuda:<index>") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: torch sees no CUDA GPU here (CUDA_VISIBLE_DEVICES="
+                        f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); pass --device cpu or run where a GPU is")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                        f"pass cuda:0 .. cuda:{torch.cuda.device_count() - 1} or cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {name}: only cpu and cuda[:<index>] are supported; pass one of those")
+    return device
+
+
 def run_predict(run_dir: str | Path, images: str, out: str | Path, on_error: str = "skip",
                 threshold: float = 0.5, device: str = "cpu",
                 warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Predictions:
     """The ``l2l predict`` command: load, predict, write; list skipped images through ``warn``."""
+    check_device(device)
     run = load_run(run_dir, device)
     preds = predict_images(run, find_images(images), on_error, threshold, device)
     sidecar = write_predictions(preds, out)

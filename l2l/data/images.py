@@ -53,6 +53,15 @@ class _Unsupported(Exception):
     pass
 
 
+class BadImage(UserError):
+    """An image that cannot be used: ``reason`` says why, ``remedy`` how (for a dataset being prepared);
+    callers with another context (``l2l predict``) give their own remedy for an ``undecodable`` one."""
+
+    def __init__(self, path: Path, kind: str, reason: str, remedy: str) -> None:
+        super().__init__(f"{path}: {reason}; {remedy}")
+        self.path, self.kind, self.reason, self.remedy = path, kind, reason, remedy
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """8-bit RGB of any PIL mode: 16/32-bit integer grey scaled from 0-65535 (not clipped at 255)."""
     if im.mode.startswith("I;16") or im.mode == "I":
@@ -95,14 +104,16 @@ def open_image(path: str | Path, decode: bool = True) -> Image.Image:
             im.load()
             return im
     except _Unsupported as e:
-        raise UserError(f"{path}: image format not supported ({e}); convert it to 8- or 16-bit PNG or JPEG "
-                        f"and re-run prepare") from e
+        raise BadImage(path, "unsupported", f"image format not supported ({e})",
+                       "convert it to 8- or 16-bit PNG or JPEG (and re-run prepare for a dataset)") from e
     except _TooLarge as e:
-        raise UserError(f"{path}: image too large to decode ({e}); shrink it (e.g. to at most 8192 x 8192), "
-                        f"remove it, or raise the limit with {MAX_PIXELS_ENV}=<pixels>") from e
+        raise BadImage(path, "too_large", f"image too large to decode ({e})",
+                       f"shrink it (e.g. to at most 8192 x 8192), remove it, or raise the limit with "
+                       f"{MAX_PIXELS_ENV}=<pixels>") from e
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, EOFError... for bad files
-        raise UserError(f"{path}: image cannot be decoded ({type(e).__name__}: {e}); replace or remove it "
-                        f"(re-download the dataset, or fix the label file) and re-run prepare") from e
+        raise BadImage(path, "undecodable", f"image cannot be decoded ({type(e).__name__}: {e})",
+                       "replace or remove it (re-download the dataset, or fix the label file) and re-run "
+                       "prepare") from e
 
 
 def read_image(path: str | Path) -> Image.Image:
