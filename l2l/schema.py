@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,18 @@ def _message(error: Any, where: str) -> str:
     return f"key {key} {what}, got {_short(error.instance)}" + (f" ({_short(desc, 140)})" if desc else "")
 
 
+def _first_non_finite(data: Any, path: str = "") -> tuple[str, float] | None:
+    """(dotted key, value) of the first NaN or ±inf float in ``data``, else None."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else (path, data)
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def check(data: Any, schema: Mapping[str, Any], where: str = "", source: str = "config") -> Any:
     """Measure, coerce, fill defaults and validate ``data`` in place; a one-line UserError on the first problem."""
     import jsonschema
@@ -196,6 +209,11 @@ def check(data: Any, schema: Mapping[str, Any], where: str = "", source: str = "
                         f"write the config out without nested aliases")
     coerce(data, schema)
     fill_defaults(data, schema)
+    bad = _first_non_finite(data)
+    if bad is not None:  # NaN passes every JSON-schema bound (each comparison is false), then fails late
+        key, value = bad
+        raise UserError(f"{source + ': ' if source else ''}key {where}{key or 'config'} is {value}, not a finite "
+                        f"number; give a finite value (no nan / inf)")
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
