@@ -26,6 +26,7 @@ from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_yaml
 
 SPLITS = ("train", "val", "test")
+RESERVED_COLUMNS = ("image", "split")  # labels.csv's own columns: no attribute may take these names
 UNKNOWN = -1  # label value for an empty cell: excluded from loss and metrics
 
 
@@ -64,6 +65,11 @@ def escapes_folder(rel: str) -> bool:
     return parts[0] in ("..", ".") or ".." in parts
 
 
+def bad_attribute_names(attributes: list[str]) -> list[tuple[int, str]]:
+    """(position, name) of attribute names labels.csv cannot hold: empty, or one of its own columns."""
+    return [(j, a) for j, a in enumerate(attributes) if not str(a).strip() or a in RESERVED_COLUMNS]
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -90,6 +96,8 @@ def write_prepared(
     bad = sorted(set(np.unique(splits)) - set(SPLITS))
     if bad:
         raise ValueError(f"unknown split name(s) {bad}; use {SPLITS}")
+    if bad_attribute_names(attributes):
+        raise ValueError(f"attribute name(s) {bad_attribute_names(attributes)} are empty or reserved {RESERVED_COLUMNS}")
     df = pd.DataFrame({"image": list(images), "split": list(splits)})
     cols = {a: pd.array(np.where(labels[:, j] == UNKNOWN, pd.NA, labels[:, j]), dtype="Int8")
             for j, a in enumerate(attributes)}

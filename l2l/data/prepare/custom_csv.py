@@ -7,7 +7,8 @@ the rest to val.
 
 Refused, with the line or column and the fix (a label file may come from anyone): a file that is not
 UTF-8 (a BOM is fine), an image path leaving the folder (absolute or ``..``; checked before any file is
-opened), an image listed twice (it could land in train and test), an attribute column with no known label.
+opened), an image listed twice (it could land in train and test), an attribute column with no known label,
+an empty header cell or an attribute named ``image`` / ``split`` (the prepared format's own columns).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l2l.data.format import SPLITS, UNKNOWN, escapes_folder, write_prepared
+from l2l.data.format import SPLITS, UNKNOWN, bad_attribute_names, escapes_folder, write_prepared
 from l2l.data.prepare.common import SOURCE_DIR, carve_split, check_images, file_hashes, open_source, require
 from l2l.errors import UserError
 
@@ -42,6 +43,7 @@ def read_table(path: Path, image_column: str, split_column: str) -> tuple[list[s
         raise UserError(f"{path}: no attribute columns besides '{image_column}'")
     if len(set(header)) != len(header):
         raise UserError(f"{path}: duplicate column names in the header")
+    _refuse_bad_names(path, header, attributes)
     images, splits, labels = [], [], np.empty((len(body), len(attributes)), dtype=np.int8)
     col = {h: i for i, h in enumerate(header)}
     for r, row in enumerate(body):
@@ -64,6 +66,17 @@ def read_table(path: Path, image_column: str, split_column: str) -> tuple[list[s
     _refuse_duplicates(path, images)
     _refuse_unknown_columns(path, attributes, labels)
     return attributes, images, splits if has_split else None, labels
+
+
+def _refuse_bad_names(path: Path, header: list[str], attributes: list[str]) -> None:
+    """An empty header cell, or an attribute named like labels.csv's own columns, would make a prepared
+    dataset that every later step refuses: refused here, naming the column."""
+    for j, name in bad_attribute_names(attributes):
+        where = f"column {header.index(name) + 1}"
+        if not name.strip():
+            raise UserError(f"{path}: {where} has an empty header cell; name the attribute or delete the column")
+        raise UserError(f"{path}: {where} is an attribute named '{name}', a name the prepared format keeps for its "
+                        f"own {name} column; rename the attribute (e.g. '{name}_attr')")
 
 
 def _read_rows(path: Path) -> list[list[str]]:
