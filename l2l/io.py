@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,22 @@ def write_yaml(path: str | os.PathLike, data: Any) -> Path:
 def read_yaml(path: str | os.PathLike) -> Any:
     with open(path) as f:
         return yaml.safe_load(f)
+
+
+@contextlib.contextmanager
+def file_set(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield a staging folder inside ``out_dir``; when the block succeeds, move its files into ``out_dir``.
+
+    For writers of a *set* of files (a table's csv, md, html and plots): every byte is written before
+    the first file is replaced, and the moves are renames, which need no disk space. A full disk or an
+    error while writing leaves the whole previous set; the staging folder is removed either way.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".set.", suffix=".partial", dir=out_dir))
+    try:
+        yield stage
+        for p in sorted(stage.iterdir()):
+            os.replace(p, out_dir / p.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from l2l.io import atomic_write, write_text
+from l2l.io import atomic_write, file_set, write_text
 from l2l.metrics import METRICS
 from l2l.report.format import fmt, html_page, markdown_table, method_order
 from l2l.report.plots import plot_error
@@ -77,11 +77,12 @@ def aggregate(metrics_files: Sequence[str | Path], out_dir: str | Path) -> pd.Da
     out_dir = Path(out_dir)
     runs = load_runs(metrics_files)
     summary = summarize(runs)
-    atomic_write(out_dir / "runs.csv", lambda p: runs.to_csv(p, index=False))
-    atomic_write(out_dir / "table.csv", lambda p: summary.to_csv(p, index=False))
-    plot_error(summary, out_dir / "error.png")
-    md = ("Test metrics, mean ± std over seeds (n runs per row), epoch selected on validation error.\n\n"
-          + to_markdown(summary) + "\n![test error](error.png)\n")
-    write_text(out_dir / "table.md", md)
-    write_html_tables(summary, runs, out_dir)
+    with file_set(out_dir) as stage:  # all six files, or (disk full, error) the previous six
+        atomic_write(stage / "runs.csv", lambda p: runs.to_csv(p, index=False))
+        atomic_write(stage / "table.csv", lambda p: summary.to_csv(p, index=False))
+        plot_error(summary, stage / "error.png")
+        md = ("Test metrics, mean ± std over seeds (n runs per row), epoch selected on validation error.\n\n"
+              + to_markdown(summary) + "\n![test error](error.png)\n")
+        write_text(stage / "table.md", md)
+        write_html_tables(summary, runs, stage)
     return summary

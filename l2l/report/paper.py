@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from l2l.errors import UserError
-from l2l.io import atomic_write, read_yaml, write_text
+from l2l.io import atomic_write, file_set, read_yaml, write_text
 from l2l.report import plots as figures
 from l2l.report.format import fmt, html_page, markdown_table, mean_std, method_label
 from l2l.report.runs import read_run
@@ -214,11 +214,12 @@ def build_table(plan: Mapping[str, Any], paper_file: str | Path, out_dir: str | 
     if plan["macs"]:
         summary = _attach_macs(summary, macs_files)
     stats = compare_cells(plan, per_cell, metrics[0])
-    plots = figures.make_plots(plan, summary, metrics, out_dir)
-    atomic_write(out_dir / "table.csv", lambda p: summary.to_csv(p, index=False))
-    atomic_write(out_dir / "stats.csv", lambda p: stats.to_csv(p, index=False))
-    write_text(out_dir / "table.md", to_markdown(plan, summary, stats, metrics, paper, plots))
-    write_text(out_dir / "table.html", to_html(plan, summary, metrics))
+    with file_set(out_dir) as stage:  # the whole set, or (disk full, error) the previous one
+        plots = figures.make_plots(plan, summary, metrics, stage)
+        atomic_write(stage / "table.csv", lambda p: summary.to_csv(p, index=False))
+        atomic_write(stage / "stats.csv", lambda p: stats.to_csv(p, index=False))
+        write_text(stage / "table.md", to_markdown(plan, summary, stats, metrics, paper, plots))
+        write_text(stage / "table.html", to_html(plan, summary, metrics))
     return summary
 
 
