@@ -30,7 +30,8 @@ def _run_folder(tmp_path, poison=None):
 def test_a_nan_running_var_is_refused_naming_the_tensor(tmp_path):
     _, key = _run_folder(tmp_path / "probe")
     run, _ = _run_folder(tmp_path / "run", (key, math.nan))
-    with pytest.raises(UserError, match=rf"model\.pt: checkpoint holds NaN or inf values \(in model\.{key}\), refused;"):
+    with pytest.raises(UserError, match=rf"model\.pt: checkpoint holds NaN or inf values \(in model\.{key}\), "
+                                        rf"refused;"):
         load_run(run)
 
 

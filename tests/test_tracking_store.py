@@ -13,7 +13,8 @@ from tests.inprocess import l2l
 RUN = "runs:/0123456789abcdef0123456789abcdef"
 
 
-@pytest.mark.parametrize("content", [b"\x8f" * 4096, b"SQLite format 3\x00" + b"\x00" * 50], ids=["noise", "bad-header"])
+@pytest.mark.parametrize("content", [b"\x8f" * 4096, b"SQLite format 3\x00" + b"\x00" * 50],
+                         ids=["noise", "bad-header"])
 def test_init_tracking_on_a_corrupted_store_is_one_line(tmp_path, monkeypatch, content):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     db = tmp_path / "mlflow.db"

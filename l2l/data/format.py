@@ -97,7 +97,8 @@ def write_prepared(
     if bad:
         raise ValueError(f"unknown split name(s) {bad}; use {SPLITS}")
     if bad_attribute_names(attributes):
-        raise ValueError(f"attribute name(s) {bad_attribute_names(attributes)} are empty or reserved {RESERVED_COLUMNS}")
+        raise ValueError(f"attribute name(s) {bad_attribute_names(attributes)} are empty or reserved "
+                         f"{RESERVED_COLUMNS}")
     df = pd.DataFrame({"image": list(images), "split": list(splits)})
     cols = {a: pd.array(np.where(labels[:, j] == UNKNOWN, pd.NA, labels[:, j]), dtype="Int8")
             for j, a in enumerate(attributes)}
