@@ -22,6 +22,11 @@ def _plt():
     return plt
 
 
+def _spread(std: pd.Series) -> pd.Series:
+    """Error-bar half-lengths: a cell of one seed has no std (NaN in the tables) and gets no bar."""
+    return std.fillna(0.0)
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
@@ -34,9 +39,9 @@ def plot_error(summary: pd.DataFrame, path: str | Path, metric: str = "error") -
     labels = [f"{r.method}\n{r.backbone}" if summary["backbone"].nunique() > 1 else r.method
               for r in summary.itertuples()]
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(summary), 3.4))
-    ax.bar(labels, summary[f"{metric}_mean"], yerr=summary[f"{metric}_std"], capsize=4,
+    ax.bar(labels, summary[f"{metric}_mean"], yerr=_spread(summary[f"{metric}_std"]), capsize=4,
            color=["#8da0cb", "#66c2a5", "#fc8d62"][: len(summary)] if len(summary) <= 3 else None)
-    lo = float((summary[f"{metric}_mean"] - summary[f"{metric}_std"]).min())
+    lo = float((summary[f"{metric}_mean"] - _spread(summary[f"{metric}_std"])).min())
     ax.set_ylim(max(0.0, lo - 0.5 * max(0.5, float(np.ptp(summary[f"{metric}_mean"])))), None)
     ax.set_ylabel(f"test {metric} (%)")
     ax.set_title(f"mean ± std over seeds (n = {int(summary['n'].min())})")
@@ -53,7 +58,7 @@ def plot_param(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path
     numeric = all(isinstance(v, (int, float)) for v in shown["value"])
     for (backbone, method), df in shown.groupby(["backbone", "method"], sort=False):
         x = df["value"].astype(float) if numeric else range(len(df))
-        ax.errorbar(x, df[f"{metric}_mean"], yerr=df[f"{metric}_std"], marker="o", capsize=4,
+        ax.errorbar(x, df[f"{metric}_mean"], yerr=_spread(df[f"{metric}_std"]), marker="o", capsize=4,
                     label=f"ours ({backbone})")
         if df[f"{metric}_paper"].notna().any():
             ax2 = ax.twinx()
@@ -75,7 +80,7 @@ def plot_macs(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path:
     shown = summary[summary["shown"]]
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     for method, df in shown.groupby("method", sort=False):
-        ax.errorbar(df["paper_gmacs"], df[f"{metric}_mean"], yerr=df[f"{metric}_std"], marker="o", capsize=4,
+        ax.errorbar(df["paper_gmacs"], df[f"{metric}_mean"], yerr=_spread(df[f"{metric}_std"]), marker="o", capsize=4,
                     linestyle="none", label=method)
         for _, r in df.iterrows():
             ax.annotate(r["backbone"], (r["paper_gmacs"], r[f"{metric}_mean"]), fontsize=7,
@@ -92,7 +97,7 @@ def plot_bars(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path:
     shown = summary[summary["shown"]]
     fig, ax = plt.subplots(figsize=(1.8 + 1.2 * len(shown), 3.4))
     labels = [lbl.replace(" (", "\n(") for lbl in shown["label"]]
-    ax.bar(labels, shown[f"{metric}_mean"], yerr=shown[f"{metric}_std"], capsize=4, color="#8da0cb")
+    ax.bar(labels, shown[f"{metric}_mean"], yerr=_spread(shown[f"{metric}_std"]), capsize=4, color="#8da0cb")
     ax.tick_params(axis="x", labelsize=7)
     ax.set_ylabel(f"test {metric} (%)")
     ax.set_title(f"{plan['table']}: mean ± std over seeds", fontsize=9)
