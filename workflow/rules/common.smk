@@ -8,10 +8,13 @@ from l2l.errors import UserError
 from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
-from l2l.plan.experiment import check_experiment
+from l2l.plan.experiment import check_experiment, demo_dataset
+from l2l.plan.invocation import finish_config, standins
 
-try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
+try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
+    # user's --configfile/--config mean beyond the merge (own data's experiment, seeds of the suites, the rehearsal)
     check_experiment(config)
+    check_experiment(finish_config(config, workflow.config_settings.overwrite_config, demo_dataset(workflow.basedir)))
 except UserError as e:
     raise WorkflowError(str(e)) from None
 
@@ -93,7 +96,9 @@ def of_dataset(function, *extra):
     return lambda wildcards: function(config["datasets"], wildcards.dataset, *extra)
 
 
-prepare_input = of_dataset(datasets.prepare_input, DOWNLOADS)
+STANDINS = standins(config)  # rehearsal: {dataset: stand-in folder the standin_dataset rule writes}
+prepare_input = lambda w: [STANDINS[w.dataset]] if w.dataset in STANDINS else datasets.prepare_input(
+    config["datasets"], w.dataset, DOWNLOADS)
 prepare_source = of_dataset(datasets.prepare_source, DOWNLOADS)
 prepare_args = of_dataset(datasets.prepare_args)
 download_args = of_dataset(datasets.download_args)
