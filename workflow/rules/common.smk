@@ -10,6 +10,7 @@ from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment, demo_dataset
 from l2l.plan.invocation import finish_config, standins
+from l2l.weights import run_weights
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
     # user's --configfile/--config mean beyond the merge (own data's experiment, seeds of the suites, the rehearsal)
@@ -26,6 +27,7 @@ EXP = f"{RESULTS}/{{experiment}}"
 ELOGS = f"{EXP}/logs"
 DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
+WEIGHTS_DIR = f"{RESULTS}/weights"  # pretrained weights for offline train jobs (docs/weights.md)
 RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
 TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
@@ -67,6 +69,7 @@ stage_one_model = lambda w: PLAN.stage_one_model(run_of(w)) or []
 cache_inputs = lambda w: PLAN.cache_files(run_of(w))
 run_config_json = lambda w: json.dumps(PLAN.run_config(run_of(w)), sort_keys=True)
 run_tags = lambda w: [a for k, v in run_of(w).tags().items() for a in ("--tag", f"{k}={v}")]
+weights_files = lambda w: [f"{WEIGHTS_DIR}/{f.relpath}" for f in run_weights(PLAN, run_of(w))]  # [] unless pretrained
 train_gpus = lambda w: gpus_per_job(PLAN.resolved(run_of(w))["train"]["device"])  # 1 unless the run is on the CPU
 
 
