@@ -10,7 +10,9 @@ Snakemake merges ``config/*.yaml``, then the user's ``--configfile`` files and `
 * **suites can be shrunk**: ``seeds`` set by the user applies to every table suite too (each suite's own
   ``table_suites.<suite>.seeds`` otherwise); the top-level ``epochs`` key is applied by the planner
   (:meth:`l2l.plan.runs.Planner.forced`), as a variant, so shortened runs get their own folders;
-* **the rehearsal** (``rehearsal: true``): :func:`rehearsal_config`.
+* **the rehearsal** (``rehearsal: true``): :func:`rehearsal_config`; its datasets and pretrained weights are
+  stand-ins (:mod:`l2l.data.standins`, :func:`l2l.weights.write_standin_mirror`) written by local rules
+  (``workflow/rules/rehearsal.smk``) and read by the real prepare and fetch rules.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ STANDIN_SOURCES = ("lfwa", "pa100k", "clothing")
 # the rehearsal's stand-in Clothing has 20 images: 12 train, 8 test (l2l.data.standins)
 STANDIN_PREPARE = {"clothing": {"train_size": 12}}
 REHEARSAL_DIR = "rehearsal"  # <results_dir>/rehearsal/: everything the rehearsal writes
+STANDIN_MIRROR = "standins/weights-mirror"  # below it: the stand-in weights the fetch copies (docs/weights.md)
 # every run of the rehearsal: the recipe's model, methods and backbones, at a tiny size on the CPU
 REHEARSAL_RUN = {
     "train": {"epochs": 1, "batch_size": 4, "eval_batch_size": 16, "num_workers": 0, "device": "cpu"},
-    "data": {"image_size": [64, 64]},
-    "model": {"pretrained": False},  # TEMPORARY until the weights cache (firstcontact) lands
+    "data": {"image_size": [64, 64], "cache": False},  # images decoded in the job: no cache jobs (tested apart)
 }
 
 
@@ -59,6 +61,7 @@ def rehearsal_config(config: Mapping[str, Any]) -> dict[str, Any]:
     results = f"{config['results_dir']}/{REHEARSAL_DIR}"
     out["results_dir"] = results
     out["tracking_uri"] = f"sqlite:///{results}/mlflow.db"
+    out["weights_mirror"] = f"{results}/{STANDIN_MIRROR}"  # stand-in weights, real names and formats
     for name, d in out["datasets"].items():
         if d["source"] in STANDIN_SOURCES:
             d.update(path=standin_path(results, name), url=None, sha256=None, **STANDIN_PREPARE.get(d["source"], {}))

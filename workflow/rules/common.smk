@@ -9,7 +9,7 @@ from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment, demo_dataset
-from l2l.plan.invocation import finish_config, standins
+from l2l.plan.invocation import STANDIN_MIRROR as STANDIN_MIRROR_DIR, finish_config, standins
 from l2l.weights import run_weights
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
@@ -100,6 +100,18 @@ def of_dataset(function, *extra):
 
 
 STANDINS = standins(config)  # rehearsal: {dataset: stand-in folder the standin_dataset rule writes}
+STANDIN_MIRROR = f"{RESULTS}/{STANDIN_MIRROR_DIR}"  # the rehearsal's weights_mirror (the standin_weights rule)
+
+
+def standin_weights_pair(wildcards):
+    from l2l.weights import of_relpath
+
+    wf = of_relpath(f"{wildcards.library}/{wildcards.weights_file}")
+    return f"{wf.backbone}:{wf.source}"
+
+
+# fetch_weights copies from the mirror; the rehearsal's stand-in mirror is made by a rule, so it is an input
+weights_mirror_input = lambda w: [f"{STANDIN_MIRROR}/{w.library}/{w.weights_file}"] if config["rehearsal"] else []
 prepare_input = lambda w: [STANDINS[w.dataset]] if w.dataset in STANDINS else datasets.prepare_input(
     config["datasets"], w.dataset, DOWNLOADS)
 prepare_source = of_dataset(datasets.prepare_source, DOWNLOADS)

@@ -4,6 +4,7 @@
 
 localrules:
     standin_dataset,
+    standin_weights,
 
 
 rule standin_dataset:
@@ -19,3 +20,22 @@ rule standin_dataset:
         CONDA_ENV
     shell:
         "l2l standin {params.source:q} --out {output:q} > {log:q} 2>&1"
+
+
+# Randomly initialised weights in the real file names and formats (l2l.weights.write_standin_mirror), as the
+# rehearsal's weights_mirror: the real fetch_weights rule copies them into the cache, train jobs load them offline.
+rule standin_weights:
+    output:
+        f"{STANDIN_MIRROR}/{{library}}/{{weights_file}}",
+    wildcard_constraints:
+        library="torchvision|timm",
+        weights_file=r"[A-Za-z0-9_.-]+\.(pth|safetensors)",
+    params:
+        pair=standin_weights_pair,
+        mirror=STANDIN_MIRROR,
+    log:
+        f"{RESULTS}/standins/logs/weights/{{library}}/{{weights_file}}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "l2l weights standin --backbone {params.pair:q} --out {params.mirror:q} > {log:q} 2>&1"

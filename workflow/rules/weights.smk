@@ -7,6 +7,8 @@ localrules:
 
 
 rule fetch_weights:
+    input:
+        mirror=weights_mirror_input,
     output:
         weights=f"{WEIGHTS_DIR}/{{library}}/{{weights_file}}",
         sha256=f"{WEIGHTS_DIR}/{{library}}/{{weights_file}}.sha256",
