@@ -486,9 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_parser(sub)
     for add in (_add_macs, _add_table, _add_reproduction, _add_attention):
         add(sub)
-    from l2l import weights
+    from l2l import preflight, weights
 
     weights.add_parser(sub)
+    preflight.add_parser(sub)
     return p
 
 

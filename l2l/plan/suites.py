@@ -32,11 +32,12 @@ def _with_stage_one(plan: Planner, runs: list[Run]) -> list[Run]:
     return list(out)
 
 
-def target_runs(config: Mapping[str, Any], target: str) -> dict[str, list[Run]]:
+def target_runs(config: Mapping[str, Any], target: str, shared_once: bool = True) -> dict[str, list[Run]]:
     """The runs of ``target`` per table (``all``: the default grid, under the key "grid").
 
     ``target`` is a suite (paper, ablations), a table of the paper suite (table5), or ``all``. A run
-    shared by two tables is listed under the first; stage-one runs of two-stage methods are included."""
+    shared by two tables is listed under the first (``shared_once``; else under each); stage-one runs of
+    two-stage methods are included."""
     plan, tables = planners(config)
     if target == "all":
         return {"grid": _with_stage_one(plan, plan.grid())}
@@ -55,7 +56,7 @@ def target_runs(config: Mapping[str, Any], target: str) -> dict[str, list[Run]]:
             continue
         runs = [Run(c["dataset"], c["backbone"], c["method"], c["variant"], p["protocol"], s, p["experiment"])
                 for c in p["cells"] for s in p["seeds"]]
-        out[name] = [r for r in _with_stage_one(plan, runs) if r not in seen]
+        out[name] = [r for r in _with_stage_one(plan, runs) if not (shared_once and r in seen)]
         seen.update(out[name])
     return out
 

@@ -1,6 +1,7 @@
 # Path templates and one-line input functions; what a run is is decided in l2l.plan (tests/test_plan.py).
 import json
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -8,6 +9,7 @@ from l2l.errors import UserError
 from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
+from l2l.plan import resources
 from l2l.plan.experiment import check_experiment, demo_dataset
 from l2l.plan.invocation import STANDIN_MIRROR as STANDIN_MIRROR_DIR, finish_config, standins
 from l2l.weights import run_weights
@@ -69,7 +71,16 @@ stage_one_model = lambda w: PLAN.stage_one_model(run_of(w)) or []
 cache_inputs = lambda w: PLAN.cache_files(run_of(w))
 run_config_json = lambda w: json.dumps(PLAN.run_config(run_of(w)), sort_keys=True)
 run_tags = lambda w: [a for k, v in run_of(w).tags().items() for a in ("--tag", f"{k}={v}")]
-weights_files = lambda w: [f"{WEIGHTS_DIR}/{f.relpath}" for f in run_weights(PLAN, run_of(w))]  # [] unless pretrained
+weights_files = lambda w: [ancient(f"{WEIGHTS_DIR}/{f.relpath}") for f in run_weights(PLAN, run_of(w))]  # [] unless pretrained
+def train_estimate(w):
+    """Runtime and memory of one train job from its resolved run (l2l.plan.resources; docs/resources.md)."""
+    run = run_of(w)
+    return resources.estimate(PLAN.resolved(run), config["datasets"][run.dataset], config, run.dataset,
+                              DATASET_DIR.format(dataset=run.dataset))
+
+
+train_runtime = lambda w: train_estimate(w).runtime  # minutes: SLURM's time limit
+train_mem_mb = lambda w: train_estimate(w).mem_mb
 train_gpus = lambda w: gpus_per_job(PLAN.resolved(run_of(w))["train"]["device"])  # 1 unless the run is on the CPU
 
 
@@ -165,3 +176,47 @@ suite_protocol = lambda w: PLAN.protocol(TABLES.suite_of(w.experiment))
 
 def table_target_function(table):  # input of the target named after the table: its paper-suite table.md
     return lambda w: [f"{RESULTS}/{TABLES.experiment('paper')}/tables/{table}/table.md"] if TABLES.plan("paper", table) else []
+
+
+# --- preflight (l2l.preflight; rules in preflight.smk) --------------------------------------------------
+def requested_targets():
+    """The targets of this invocation (rule names or files), as given on the command line."""
+    return sorted(str(t) for t in workflow.dag_settings.targets)
+
+
+def preflight_targets(wildcards):
+    """What the preflight of a suite checks: the suite and table targets asked for now (a table alone
+    checks its own runs), else the whole suite."""
+    suite = TABLES.suite_of(wildcards.experiment)
+    tables = list(config["tables"]) if suite == "paper" else []
+    asked = [t for t in requested_targets() if t == suite or t in tables]
+    return asked or [suite]
+
+
+def workflow_is_local():
+    """True when train jobs run on this machine (no cluster executor): then a GPU must be visible here."""
+    plugin = workflow.executor_plugin
+    return plugin is None or bool(plugin.common_settings.local_exec)
+
+
+def preflight_input(wildcards):
+    """A suite's train jobs wait for its preflight; ancient(): a rerun preflight never retrains a run."""
+    if wildcards.experiment in TABLES.experiments():
+        return [ancient(f"{RESULTS}/{wildcards.experiment}/preflight.md")]
+    return []
+
+
+def run_preflight(config, targets, out, local, log):
+    """Every target's checks; one report (the first target's figures, every target's problems)."""
+    import io
+
+    from l2l.preflight import run
+
+    buffer = io.StringIO()
+    problems = run(config, targets, out, local=local, stream=buffer).problems
+    with open(log, "w") as f:
+        f.write(buffer.getvalue())
+    sys.stderr.write(buffer.getvalue())
+    if problems:
+        os.remove(out)
+        raise WorkflowError(f"preflight: {len(problems)} problem(s) before any train job (listed above)")

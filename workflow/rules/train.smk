@@ -26,6 +26,7 @@ rule train:
         cache=cache_inputs,
         stage_one=stage_one_model,
         weights=weights_files,
+        preflight=preflight_input,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         history=f"{RUN_DIR}/history.csv",
@@ -41,8 +42,8 @@ rule train:
         TRAIN_LOG,
     threads: config["resources"]["threads"]
     resources:
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
         gpu=train_gpus,
     conda:
         CONDA_ENV
