@@ -193,6 +193,17 @@ def preflight_targets(wildcards):
     return asked or [suite]
 
 
+def rehearsal_preflight_inputs(wildcards):
+    """Under rehearsal=true the preflight checks the stand-ins, so they are written before it: the datasets'
+    stand-in folders and the stand-in weights of every file the checked runs load (none otherwise)."""
+    if not config["rehearsal"]:
+        return []
+    from l2l.weights import target_weights
+
+    files = {wf.relpath for t in preflight_targets(wildcards) for wf in target_weights(config, t)}
+    return list(STANDINS.values()) + [f"{STANDIN_MIRROR}/{f}" for f in sorted(files)]
+
+
 def workflow_is_local():
     """True when train jobs run on this machine (no cluster executor): then a GPU must be visible here."""
     plugin = workflow.executor_plugin

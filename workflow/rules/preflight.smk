@@ -8,6 +8,8 @@ localrules:
 
 
 rule preflight:
+    input:
+        standins=rehearsal_preflight_inputs,
     output:
         f"{EXP}/preflight.md",
     wildcard_constraints:
