@@ -32,7 +32,7 @@ rule standin_weights:
         weights_file=r"[A-Za-z0-9_.-]+\.(pth|safetensors)",
     params:
         pair=standin_weights_pair,
-        mirror=lambda w, output: output[0][: -len(f"/{w.library}/{w.weights_file}")],
+        mirror=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # <mirror>/<library>/<file>
     log:
         f"{RESULTS}/standins/logs/weights/{{library}}/{{weights_file}}.log",
     conda:
