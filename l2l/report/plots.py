@@ -104,20 +104,27 @@ def plot_bars(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path:
     _save(fig, path)
 
 
+def curve_column(histories: Sequence[pd.DataFrame]) -> str:
+    """The per-epoch error the run selected its epoch on: ``val_error``, or ``test_error`` for runs without a
+    val split (the official protocol trains on train+val and selects on test, so its history has no val)."""
+    return "val_error" if all("val_error" in h for h in histories) else "test_error"
+
+
 def plot_curves(plan: Mapping[str, Any], summary: pd.DataFrame, path: Path) -> None:
-    """Validation error per epoch of every shown cell (mean over seeds, band = ± std)."""
+    """Selection error per epoch (validation, or test under the official protocol) of every shown cell
+    (mean over seeds, band = ± std)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    for cell, row in zip(plan["cells"], summary.itertuples()):
-        if not cell["show"]:
-            continue
-        hist = [pd.read_csv(Path(r) / "history.csv") for r in cell["runs"]]
-        df = pd.concat(hist).groupby("epoch")["val_error"].agg(["mean", "std"]).fillna(0.0)
+    cells = [(c, row) for c, row in zip(plan["cells"], summary.itertuples()) if c["show"]]
+    histories = {i: [pd.read_csv(Path(r) / "history.csv") for r in c["runs"]] for i, (c, _) in enumerate(cells)}
+    column = curve_column([h for hs in histories.values() for h in hs])
+    for i, (cell, row) in enumerate(cells):
+        df = pd.concat(histories[i]).groupby("epoch")[column].agg(["mean", "std"]).fillna(0.0)
         label = row.label if summary["backbone"].nunique() == 1 else f"{row.label} ({row.backbone})"
         ax.plot(df.index, df["mean"], label=label)
         ax.fill_between(df.index, df["mean"] - df["std"], df["mean"] + df["std"], alpha=0.15)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation error (%)")
+    ax.set_ylabel("validation error (%)" if column == "val_error" else "test error (%), the selection split")
     ax.set_title(f"{plan['table']}: training curves", fontsize=9)
     ax.legend(fontsize=7)
     _save(fig, path)
