@@ -30,6 +30,9 @@ configfile: os.path.join(workflow.basedir, "config/tables.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/rehearsal.smk"
+include: "workflow/rules/weights.smk"
+include: "workflow/rules/preflight.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/tables.smk"

@@ -137,6 +137,14 @@ def cmd_download(args: argparse.Namespace) -> None:
     download(url, args.out, sha256=args.sha256, retries=args.retries, log=job_logger(args.command))
 
 
+def cmd_standin(args: argparse.Namespace) -> None:
+    """A tiny stand-in of a paper dataset in its real file format (the rehearsal's source, docs/rehearsal.md)."""
+    from l2l.data.standins import write_standin
+
+    write_standin(args.kind, args.out, args.seed)
+    print(f"stand-in {args.kind} written to {args.out}")
+
+
 def _url_arg(url: str | None, url_file: str | None) -> str | None:
     """A URL given inline or in a file: the workflow passes a file, so a token in the URL's query never
     appears in a printed shell command or Snakemake's log."""
@@ -179,6 +187,14 @@ def _add_data_parsers(sub) -> None:
     p.add_argument("--source-url", help="URL the source was downloaded from (recorded in meta.yaml, query redacted)")
     p.add_argument("--source-url-file", help="a file holding that URL (what the workflow passes)")
     p.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("standin", help="write a tiny stand-in of a paper dataset in its real file format (rehearsal)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_examples("l2l standin lfwa --out /tmp/lfwa && l2l prepare lfwa --source /tmp/lfwa --out /tmp/p"))
+    s.add_argument("kind", choices=["lfwa", "pa100k", "clothing"], help="dataset format")
+    s.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it exists)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the images and labels (default 0)")
+    s.set_defaults(func=cmd_standin)
 
     d = sub.add_parser("download", help="download a file: resumable, sha256-checked, atomic",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -470,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_parser(sub)
     for add in (_add_macs, _add_table, _add_reproduction, _add_attention):
         add(sub)
+    from l2l import preflight, weights
+
+    weights.add_parser(sub)
+    preflight.add_parser(sub)
     return p
 
 

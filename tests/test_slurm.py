@@ -187,3 +187,27 @@ def test_gpu_request_reaches_sbatch(slurm, tmp_path):
     assert all("--gpus=1" in c and "--cpus-per-gpu=4" in c and "--cpus-per-task" not in c for c in calls), calls
     assert res.returncode != 0  # no GPU on this node: sbatch refuses the job
     assert list_runs(f"sqlite:///{tmp_path}/results/mlflow.db", "slurm") == []  # no job started
+
+
+def test_rehearsal_of_table9_through_the_profile(slurm, tmp_path):
+    """Part of the paper suite's rehearsal (docs/rehearsal.md) through the SLURM profile: Table 9 (PA-100K,
+    ResNet-50, 3 runs) from its stand-in annotation.mat + data/ and stand-in weights. The stand-ins, the weights
+    fetch, the tracking set-up and the table stay on the submitting machine; prepare and train are SLURM jobs,
+    which load the weights offline from the cache the fetch filled."""
+    res = subprocess.run(
+        ["timeout", "-k", "10", "900", sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+         "--directory", str(tmp_path), "--profile", str(PROFILE), "--slurm-init-seconds-before-status-checks", "2",
+         "--seconds-between-status-checks", "2", "--verbose", "table9", "--config", "rehearsal=true"],
+        capture_output=True, text=True, env=_env(), timeout=960)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-5000:]
+    submitted = {m for m in re.findall(r"sbatch call:.*?rule_(\w+)", out)}
+    assert submitted == {"prepare_dataset", "train"}, submitted
+    for rule in ("standin_dataset", "standin_weights", "fetch_weights", "init_tracking", "table"):
+        assert f"localrule {rule}:" in out, rule
+    exp = tmp_path / "results" / "rehearsal" / "paper"
+    table = pd.read_csv(exp / "tables" / "table9" / "table.csv")
+    assert sorted(table["method"]) == ["aqn", "fc_head", "label2label"] and set(table["n"]) == {1}
+    runs = list_runs(f"sqlite:///{tmp_path}/results/rehearsal/mlflow.db", "paper")
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" and r.data.tags.get("slurm_job_id") for r in runs)
+    assert not (tmp_path / "results" / "paper").exists()  # a real run's folder is never touched

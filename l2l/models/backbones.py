@@ -8,6 +8,7 @@ torchvision architecture. ResNets take stochastic depth (``model.drop_path``) in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 
 import torch
@@ -15,6 +16,8 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import StochasticDepth
+
+from l2l import weights as weights_cache
 
 WEIGHT_SOURCES = ("torchvision_default", "torchvision_v1", "torchvision_v2", "timm")
 _TV_MEMBER = {"torchvision_default": "DEFAULT", "torchvision_v1": "IMAGENET1K_V1", "torchvision_v2": "IMAGENET1K_V2"}
@@ -62,7 +65,10 @@ def _timm_state_dict(name: str) -> dict[str, torch.Tensor]:
 
 def _load_timm(model: nn.Module, name: str) -> None:
     """Load timm's pretrained ResNet into the torchvision ResNet (the classifier ``fc`` is not used)."""
-    state = {k: v for k, v in _timm_state_dict(name).items() if not k.startswith("fc.")}
+    _load_timm_state(model, {k: v for k, v in _timm_state_dict(name).items() if not k.startswith("fc.")}, name)
+
+
+def _load_timm_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("fc.")]
     if missing or unexpected:
@@ -185,11 +191,26 @@ class TorchvisionFeatures(Backbone):
 def _tv_model(name: str, pretrained: bool, source: str | None = "torchvision_default") -> nn.Module:
     if not pretrained:
         return torchvision.models.get_model(name, weights=None)
+    cache = os.environ.get(weights_cache.ENV_DIR)
+    if cache:  # a train job of the workflow: the fetched file only, never the internet (docs/weights.md)
+        return _cached_model(name, source or "torchvision_default", cache)
     library, identifier = select_weights(name, source or "torchvision_default")
     if library == "torchvision":
         return torchvision.models.get_model(name, weights=identifier)
     model = torchvision.models.get_model(name, weights=None)
     _load_timm(model, identifier)
+    return model
+
+
+def _cached_model(name: str, source: str, cache: str) -> nn.Module:
+    """The architecture with the weights of the cache's file (sha256-checked, weights_only / safetensors)."""
+    wf = weights_cache.weight_file(name, source)
+    state = weights_cache.load_state_dict(wf, cache)
+    model = torchvision.models.get_model(name, weights=None)
+    if wf.library == "timm":
+        _load_timm_state(model, {k: v for k, v in state.items() if not k.startswith("fc.")}, wf.identifier)
+    else:
+        model.load_state_dict(state)
     return model
 
 

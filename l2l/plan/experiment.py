@@ -62,11 +62,21 @@ def check_experiment(config: dict[str, Any], source: str = "config") -> dict[str
 
 def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[str] = (),
                     root: str | Path = REPO) -> dict[str, Any]:
-    """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``."""
+    """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``,
+    then the user layer's rules and the rehearsal (:func:`l2l.plan.invocation.finish_config`)."""
+    from l2l.plan.invocation import finish_config
+
     config: dict[str, Any] = {}
     for f in CONFIG_FILES:
         config = merge(config, _read(Path(root) / f))
+    user: dict[str, Any] = {}
     for f in configfiles:
-        config = merge(config, _read(f))
-    config = merge(config, parse_overrides(overrides))
-    return check_experiment(config)
+        user = merge(user, _read(f))
+    user = merge(user, parse_overrides(overrides))
+    config = check_experiment(merge(config, user))
+    return check_experiment(finish_config(config, user, demo_dataset(root)))
+
+
+def demo_dataset(root: str | Path = REPO) -> str | None:
+    """The ``dataset`` config/config.yaml names: its experiment is the demo's (l2l.plan.invocation)."""
+    return _read(Path(root) / CONFIG_FILES[0]).get("dataset")

@@ -22,7 +22,7 @@ from typing import Any
 from l2l.config import PROTOCOLS, RunConfig, resolve
 from l2l.errors import UserError
 from l2l.methods import method_spec
-from l2l.plan.variants import nested, parse_variant, stage_one_variant
+from l2l.plan.variants import nested, parse_variant, stage_one_variant, variant_name
 
 SECTIONS = ("model", "train", "data")
 # a run folder below <results_dir>/<experiment>/runs/ (the workflow's RUN_DIR, `l2l resolve`)
@@ -89,6 +89,16 @@ class Planner:
         if suite is not None:
             return self.config["table_suites"][suite].get("protocol") or DEFAULT_PROTOCOL
         return DEFAULT_PROTOCOL
+
+    def forced(self) -> dict[str, Any]:
+        """Flat overrides every run of this invocation gets as part of its variant (top-level ``epochs``:
+        a shortened run has its own folder, ``train.epochs=N``, and never overwrites a full-length one)."""
+        epochs = self.config.get("epochs")
+        return {"train.epochs": int(epochs)} if epochs else {}
+
+    def variant(self, dataset: str, protocol: str, overrides: Mapping[str, Any] | None = None) -> str:
+        """Canonical variant of ``overrides`` plus the forced ones, relative to the dataset's base config."""
+        return variant_name({**self.forced(), **(overrides or {})}, self.base_run_config(dataset, protocol))
 
     # -- run configs -------------------------------------------------------------------------------
     def recipe(self, dataset: str) -> Mapping[str, Any]:
@@ -158,5 +168,6 @@ class Planner:
     def grid(self) -> list[Run]:
         """The default grid (`snakemake all`): dataset x backbones x methods x seeds, base variant."""
         c, protocol = self.config, self.protocol()
-        return [Run(c["dataset"], b, m, "base", protocol, s, c["experiment"])
+        variant = self.variant(c["dataset"], protocol)
+        return [Run(c["dataset"], b, m, variant, protocol, s, c["experiment"])
                 for b in c["backbones"] for m in c["methods"] for s in c["seeds"]]

@@ -27,12 +27,13 @@ def suite_map(suite: Mapping[str, Any], kind: str, name: str) -> str | None:
 
 def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], seeds: Sequence[int],
                base_config: Callable[[str], Mapping[str, Any]], run_dir: Callable[..., str],
-               protocol: str = "clean", experiment: str = "") -> dict[str, Any]:
+               protocol: str = "clean", experiment: str = "", forced: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Cells (display rows and the reference runs of the comparisons) with their run folders.
 
     ``base_config(dataset)`` gives the dataset's run config under ``protocol`` (shared settings +
     recipe + its protocol block) against which variant names are made canonical;
-    ``run_dir(dataset=, backbone=, method=, variant=, protocol=, seed=, experiment=)`` formats a run folder."""
+    ``run_dir(dataset=, backbone=, method=, variant=, protocol=, seed=, experiment=)`` formats a run folder;
+    ``forced`` (flat overrides, e.g. ``{'train.epochs': 1}``) goes into every cell's variant."""
     paper_dataset = spec["dataset"]
     dataset = suite_map(suite, "datasets", paper_dataset)
     base = base_config(dataset)
@@ -46,7 +47,7 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
         backbone = suite_map(suite, "backbones", paper_backbone)
         if backbone is None:
             return
-        overrides = dict((spec.get("backbone_overrides") or {}).get(paper_backbone, {}))
+        overrides = {**(forced or {}), **(spec.get("backbone_overrides") or {}).get(paper_backbone, {})}
         if param and value is not None:
             overrides[param["key"]] = value
         variant = variant_name(overrides, base)
@@ -70,7 +71,8 @@ def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], see
             add(b, backbone, None, False)
         mapped = suite_map(suite, "backbones", backbone)
         if mapped is not None:  # the variant of this backbone's default runs (the comparisons' pairs)
-            references[mapped] = variant_name(dict((spec.get("backbone_overrides") or {}).get(backbone, {})), base)
+            references[mapped] = variant_name({**(forced or {}), **(spec.get("backbone_overrides") or {}).get(backbone, {})},
+                                              base)
     return {"table": name, "title": spec.get("title") or name, "suite": suite.get("name", ""), "protocol": protocol,
             "experiment": experiment,
             "paper_dataset": paper_dataset, "dataset": dataset, "param": param,
@@ -120,7 +122,7 @@ class TablePlanner:
         protocol = self.planner.protocol(suite)
         experiment = self.experiment(suite)
         plan = plan_table(table, spec, s, s["seeds"], lambda d: self.planner.base_run_config(d, protocol),
-                          self.planner.run_dir, protocol, experiment)
+                          self.planner.run_dir, protocol, experiment, self.planner.forced())
         for cell in plan["cells"]:  # refuse a bad recipe or a leaky clean run now, not in a job
             self.planner.run_config(Run(cell["dataset"], cell["backbone"], cell["method"], cell["variant"],
                                         protocol, plan["seeds"][0], experiment))
@@ -157,5 +159,6 @@ class TablePlanner:
         a = s.get("attention")
         if not a:
             return None
-        return Run(suite_map(s, "datasets", a["dataset"]), suite_map(s, "backbones", a["backbone"]), a["method"],
-                   "base", self.planner.protocol(suite), int(a["seed"]), self.experiment(suite))
+        dataset, protocol = suite_map(s, "datasets", a["dataset"]), self.planner.protocol(suite)
+        return Run(dataset, suite_map(s, "backbones", a["backbone"]), a["method"], self.planner.variant(dataset, protocol),
+                   protocol, int(a["seed"]), self.experiment(suite))

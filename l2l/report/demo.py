@@ -28,10 +28,10 @@ def load_runs(metrics_files: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def summarize(runs: pd.DataFrame, keys: Sequence[str] = ("dataset", "backbone", "method")) -> pd.DataFrame:
-    """mean, std (sample, ddof=1; 0 for one seed) and n for every metric column."""
+    """mean, std (sample, ddof=1; NaN for one seed: no spread, printed without ±) and n for every metric column."""
     value_cols = [c for c in runs.columns if c in METRICS or c.startswith("group.") or c == "aqn_error"]
     g = runs.groupby(list(keys), sort=False)[value_cols]
-    mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
+    mean, std = g.mean(), g.std(ddof=1)
     out = pd.concat([mean.add_suffix("_mean"), std.add_suffix("_std")], axis=1)
     out.insert(0, "n", g.size())
     out = out.reset_index()
@@ -62,7 +62,7 @@ def write_html_tables(summary: pd.DataFrame, runs: pd.DataFrame, out_dir: str | 
     write_text(out_dir / "table.html", html_page(
         "Test metrics, mean ± std over seeds",
         "One row per dataset × backbone × method; n = number of seeds (runs); std is the sample std "
-        "(ddof = 1, 0 for one run); every metric in %, on the test split at the epoch selected by train.selection.",
+        "(ddof = 1; none for one run); every metric in %, on the test split at the epoch selected by train.selection.",
         summary_table(summary)))
     shown = runs.copy()
     for c in shown.columns:

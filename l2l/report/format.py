@@ -12,12 +12,13 @@ from l2l.methods import method_label, method_order  # display names and row orde
 
 
 def mean_std(values: pd.Series) -> tuple[float, float]:
-    """Mean and sample std (ddof = 1; 0 for a single run) of one metric over seeds."""
-    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    """Mean and sample std (ddof = 1) of one metric over seeds; a single run has no spread: its std is NaN,
+    so every table prints it without "± 0.00" (fmt) and the CSV leaves it empty."""
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else math.nan)
 
 
 def fmt(mean: float | None, std: float | None = None, digits: int = 2) -> str:
-    """'12.34 ± 0.56', '12.34' (no std) or '—' (missing)."""
+    """'12.34 ± 0.56', '12.34' (no std: None or NaN, e.g. one seed) or '—' (missing)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "—"
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None and not math.isnan(std) else "")

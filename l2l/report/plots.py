@@ -22,6 +22,11 @@ def _plt():
     return plt
 
 
+def _spread(std: pd.Series) -> pd.Series:
+    """Error-bar half-lengths: a cell of one seed has no std (NaN in the tables) and gets no bar."""
+    return std.fillna(0.0)
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
@@ -34,9 +39,9 @@ def plot_error(summary: pd.DataFrame, path: str | Path, metric: str = "error") -
     labels = [f"{r.method}\n{r.backbone}" if summary["backbone"].nunique() > 1 else r.method
               for r in summary.itertuples()]
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(summary), 3.4))
-    ax.bar(labels, summary[f"{metric}_mean"], yerr=summary[f"{metric}_std"], capsize=4,
+    ax.bar(labels, summary[f"{metric}_mean"], yerr=_spread(summary[f"{metric}_std"]), capsize=4,
            color=["#8da0cb", "#66c2a5", "#fc8d62"][: len(summary)] if len(summary) <= 3 else None)
-    lo = float((summary[f"{metric}_mean"] - summary[f"{metric}_std"]).min())
+    lo = float((summary[f"{metric}_mean"] - _spread(summary[f"{metric}_std"])).min())
     ax.set_ylim(max(0.0, lo - 0.5 * max(0.5, float(np.ptp(summary[f"{metric}_mean"])))), None)
     ax.set_ylabel(f"test {metric} (%)")
     ax.set_title(f"mean ± std over seeds (n = {int(summary['n'].min())})")
@@ -53,7 +58,7 @@ def plot_param(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path
     numeric = all(isinstance(v, (int, float)) for v in shown["value"])
     for (backbone, method), df in shown.groupby(["backbone", "method"], sort=False):
         x = df["value"].astype(float) if numeric else range(len(df))
-        ax.errorbar(x, df[f"{metric}_mean"], yerr=df[f"{metric}_std"], marker="o", capsize=4,
+        ax.errorbar(x, df[f"{metric}_mean"], yerr=_spread(df[f"{metric}_std"]), marker="o", capsize=4,
                     label=f"ours ({backbone})")
         if df[f"{metric}_paper"].notna().any():
             ax2 = ax.twinx()
@@ -75,7 +80,7 @@ def plot_macs(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path:
     shown = summary[summary["shown"]]
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     for method, df in shown.groupby("method", sort=False):
-        ax.errorbar(df["paper_gmacs"], df[f"{metric}_mean"], yerr=df[f"{metric}_std"], marker="o", capsize=4,
+        ax.errorbar(df["paper_gmacs"], df[f"{metric}_mean"], yerr=_spread(df[f"{metric}_std"]), marker="o", capsize=4,
                     linestyle="none", label=method)
         for _, r in df.iterrows():
             ax.annotate(r["backbone"], (r["paper_gmacs"], r[f"{metric}_mean"]), fontsize=7,
@@ -92,27 +97,34 @@ def plot_bars(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path:
     shown = summary[summary["shown"]]
     fig, ax = plt.subplots(figsize=(1.8 + 1.2 * len(shown), 3.4))
     labels = [lbl.replace(" (", "\n(") for lbl in shown["label"]]
-    ax.bar(labels, shown[f"{metric}_mean"], yerr=shown[f"{metric}_std"], capsize=4, color="#8da0cb")
+    ax.bar(labels, shown[f"{metric}_mean"], yerr=_spread(shown[f"{metric}_std"]), capsize=4, color="#8da0cb")
     ax.tick_params(axis="x", labelsize=7)
     ax.set_ylabel(f"test {metric} (%)")
     ax.set_title(f"{plan['table']}: mean ± std over seeds", fontsize=9)
     _save(fig, path)
 
 
+def curve_column(histories: Sequence[pd.DataFrame]) -> str:
+    """The per-epoch error the run selected its epoch on: ``val_error``, or ``test_error`` for runs without a
+    val split (the official protocol trains on train+val and selects on test, so its history has no val)."""
+    return "val_error" if all("val_error" in h for h in histories) else "test_error"
+
+
 def plot_curves(plan: Mapping[str, Any], summary: pd.DataFrame, path: Path) -> None:
-    """Validation error per epoch of every shown cell (mean over seeds, band = ± std)."""
+    """Selection error per epoch (validation, or test under the official protocol) of every shown cell
+    (mean over seeds, band = ± std)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    for cell, row in zip(plan["cells"], summary.itertuples()):
-        if not cell["show"]:
-            continue
-        hist = [pd.read_csv(Path(r) / "history.csv") for r in cell["runs"]]
-        df = pd.concat(hist).groupby("epoch")["val_error"].agg(["mean", "std"]).fillna(0.0)
+    cells = [(c, row) for c, row in zip(plan["cells"], summary.itertuples()) if c["show"]]
+    histories = {i: [pd.read_csv(Path(r) / "history.csv") for r in c["runs"]] for i, (c, _) in enumerate(cells)}
+    column = curve_column([h for hs in histories.values() for h in hs])
+    for i, (cell, row) in enumerate(cells):
+        df = pd.concat(histories[i]).groupby("epoch")[column].agg(["mean", "std"]).fillna(0.0)
         label = row.label if summary["backbone"].nunique() == 1 else f"{row.label} ({row.backbone})"
         ax.plot(df.index, df["mean"], label=label)
         ax.fill_between(df.index, df["mean"] - df["std"], df["mean"] + df["std"], alpha=0.15)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation error (%)")
+    ax.set_ylabel("validation error (%)" if column == "val_error" else "test error (%), the selection split")
     ax.set_title(f"{plan['table']}: training curves", fontsize=9)
     ax.legend(fontsize=7)
     _save(fig, path)

@@ -5,8 +5,8 @@ Input: the ``table.csv`` files the ``table`` rule writes (one row per cell with 
 metric of the table) it reports ours (mean ± std, n), the paper's number, the difference in units of our
 std and whether the paper's number lies inside our mean ± 2 std; for each table whether the paper's
 ordering holds: L2L < AQN < FC Head in error (per backbone) for method tables, and the same best setting
-for ablation tables. With one seed there is no std: the z column is blank and "inside" is judged on
-equality, which a reader sees from n = 1.
+for ablation tables. With one seed there is no std: the z column is blank and "inside" says
+``no spread (n = 1)`` instead of yes/no (nothing to be inside of).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from l2l.report.format import fmt
 
 # The paper's method ordering, best first (error: lower is better); a table is checked on the methods it has.
 PAPER_ORDER = ("label2label", "aqn", "fc_head")
+NO_SPREAD = "no spread (n = 1)"  # "inside" of a cell with one seed: there is no interval to be inside of
 
 
 def primary_metric(table: pd.DataFrame) -> str:
@@ -40,7 +41,8 @@ def cell_rows(name: str, table: pd.DataFrame, metric: str) -> list[dict[str, Any
         mean, std, paper, n = r[f"{metric}_mean"], r[f"{metric}_std"], r[f"{metric}_paper"], int(r["n"])
         has_paper = not _nan(paper)
         z = (mean - paper) / std if has_paper and n > 1 and std > 0 else math.nan
-        inside = (abs(mean - paper) <= 2 * std) if has_paper else None
+        spread = n > 1 and not _nan(std)
+        inside = None if not has_paper else (bool(abs(mean - paper) <= 2 * std) if spread else NO_SPREAD)
         rows.append({"table": name, "cell": r["label"], "backbone": r["backbone"], "metric": metric,
                      "n": n, "ours_mean": mean, "ours_std": std if n > 1 else math.nan, "paper": paper,
                      "diff": mean - paper if has_paper else math.nan, "z": z, "inside_2std": inside})
@@ -96,15 +98,19 @@ def summarize(tables: Mapping[str, str | Path]) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def _yes(x: Any) -> str:
+    if isinstance(x, str):
+        return x
     return "—" if x is None or _nan(x) else ("yes" if x else "**no**")
 
 
 def to_markdown(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol: str = "") -> str:
     n_paper = int(cells["paper"].notna().sum()) if len(cells) else 0
     n_inside = int((cells["inside_2std"] == True).sum()) if len(cells) else 0  # noqa: E712 (None = no paper)
+    n_flat = int((cells["inside_2std"] == NO_SPREAD).sum()) if len(cells) else 0
     lines = ["# Reproduction summary", "",
              f"Suite `{suite}`" + (f", protocol `{protocol}`" if protocol else "") + f": {len(cells)} cells run, "
-             f"{n_paper} with a paper number, {n_inside} of those inside our mean ± 2 std. "
+             f"{n_paper} with a paper number, {n_inside} of those inside our mean ± 2 std"
+             + (f", {n_flat} with one seed (no spread to compare with)" if n_flat else "") + ". "
              "z = (ours − paper) / our std over seeds; \"inside\" = paper within ours ± 2 std.", "",
              "## Cells", "",
              "| table | cell | backbone | metric | n | ours | paper | ours − paper | z | inside ±2 std |",
@@ -125,7 +131,7 @@ def to_html(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol: str
     import html
 
     intro = html.escape(to_markdown(cells, checks, suite, protocol).splitlines()[2].replace("`", ""))
-    plain = {True: "yes", False: "no"}
+    plain = {True: "yes", False: "no", NO_SPREAD: NO_SPREAD}
     shown = cells.assign(inside_2std=cells["inside_2std"].map(lambda x: plain.get(x, "—"))) if len(cells) else cells
     checks_shown = checks.assign(holds=checks["holds"].map(lambda x: plain.get(x, "—"))) if len(checks) else checks
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Reproduction summary</title></head><body>"

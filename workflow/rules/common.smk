@@ -1,6 +1,7 @@
 # Path templates and one-line input functions; what a run is is decided in l2l.plan (tests/test_plan.py).
 import json
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -8,10 +9,15 @@ from l2l.errors import UserError
 from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
-from l2l.plan.experiment import check_experiment
+from l2l.plan import resources
+from l2l.plan.experiment import check_experiment, demo_dataset
+from l2l.plan.invocation import STANDIN_MIRROR as STANDIN_MIRROR_DIR, finish_config, standins
+from l2l.weights import run_weights
 
-try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
+try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
+    # user's --configfile/--config mean beyond the merge (own data's experiment, seeds of the suites, the rehearsal)
     check_experiment(config)
+    check_experiment(finish_config(config, workflow.config_settings.overwrite_config, demo_dataset(workflow.basedir)))
 except UserError as e:
     raise WorkflowError(str(e)) from None
 
@@ -23,6 +29,7 @@ EXP = f"{RESULTS}/{{experiment}}"
 ELOGS = f"{EXP}/logs"
 DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
+WEIGHTS_DIR = f"{RESULTS}/weights"  # pretrained weights for offline train jobs (docs/weights.md)
 RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
 TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
@@ -64,6 +71,16 @@ stage_one_model = lambda w: PLAN.stage_one_model(run_of(w)) or []
 cache_inputs = lambda w: PLAN.cache_files(run_of(w))
 run_config_json = lambda w: json.dumps(PLAN.run_config(run_of(w)), sort_keys=True)
 run_tags = lambda w: [a for k, v in run_of(w).tags().items() for a in ("--tag", f"{k}={v}")]
+weights_files = lambda w: [ancient(f"{WEIGHTS_DIR}/{f.relpath}") for f in run_weights(PLAN, run_of(w))]  # [] unless pretrained
+def train_estimate(w):
+    """Runtime and memory of one train job from its resolved run (l2l.plan.resources; docs/resources.md)."""
+    run = run_of(w)
+    return resources.estimate(PLAN.resolved(run), config["datasets"][run.dataset], config, run.dataset,
+                              DATASET_DIR.format(dataset=run.dataset))
+
+
+train_runtime = lambda w: train_estimate(w).runtime  # minutes: SLURM's time limit
+train_mem_mb = lambda w: train_estimate(w).mem_mb
 train_gpus = lambda w: gpus_per_job(PLAN.resolved(run_of(w))["train"]["device"])  # 1 unless the run is on the CPU
 
 
@@ -93,7 +110,21 @@ def of_dataset(function, *extra):
     return lambda wildcards: function(config["datasets"], wildcards.dataset, *extra)
 
 
-prepare_input = of_dataset(datasets.prepare_input, DOWNLOADS)
+STANDINS = standins(config)  # rehearsal: {dataset: stand-in folder the standin_dataset rule writes}
+STANDIN_MIRROR = f"{RESULTS}/{STANDIN_MIRROR_DIR}"  # the rehearsal's weights_mirror (the standin_weights rule)
+
+
+def standin_weights_pair(wildcards):
+    from l2l.weights import of_relpath
+
+    wf = of_relpath(f"{wildcards.library}/{wildcards.weights_file}")
+    return f"{wf.backbone}:{wf.source}"
+
+
+# fetch_weights copies from the mirror; the rehearsal's stand-in mirror is made by a rule, so it is an input
+weights_mirror_input = lambda w: [f"{STANDIN_MIRROR}/{w.library}/{w.weights_file}"] if config["rehearsal"] else []
+prepare_input = lambda w: [STANDINS[w.dataset]] if w.dataset in STANDINS else datasets.prepare_input(
+    config["datasets"], w.dataset, DOWNLOADS)
 prepare_source = of_dataset(datasets.prepare_source, DOWNLOADS)
 prepare_args = of_dataset(datasets.prepare_args)
 download_args = of_dataset(datasets.download_args)
@@ -145,3 +176,58 @@ suite_protocol = lambda w: PLAN.protocol(TABLES.suite_of(w.experiment))
 
 def table_target_function(table):  # input of the target named after the table: its paper-suite table.md
     return lambda w: [f"{RESULTS}/{TABLES.experiment('paper')}/tables/{table}/table.md"] if TABLES.plan("paper", table) else []
+
+
+# --- preflight (l2l.preflight; rules in preflight.smk) --------------------------------------------------
+def requested_targets():
+    """The targets of this invocation (rule names or files), as given on the command line."""
+    return sorted(str(t) for t in workflow.dag_settings.targets)
+
+
+def preflight_targets(wildcards):
+    """What the preflight of a suite checks: the suite and table targets asked for now (a table alone
+    checks its own runs), else the whole suite."""
+    suite = TABLES.suite_of(wildcards.experiment)
+    tables = list(config["tables"]) if suite == "paper" else []
+    asked = [t for t in requested_targets() if t == suite or t in tables]
+    return asked or [suite]
+
+
+def rehearsal_preflight_inputs(wildcards):
+    """Under rehearsal=true the preflight checks the stand-ins, so they are written before it: the datasets'
+    stand-in folders and the stand-in weights of every file the checked runs load (none otherwise)."""
+    if not config["rehearsal"]:
+        return []
+    from l2l.weights import target_weights
+
+    files = {wf.relpath for t in preflight_targets(wildcards) for wf in target_weights(config, t)}
+    return list(STANDINS.values()) + [f"{STANDIN_MIRROR}/{f}" for f in sorted(files)]
+
+
+def workflow_is_local():
+    """True when train jobs run on this machine (no cluster executor): then a GPU must be visible here."""
+    plugin = workflow.executor_plugin
+    return plugin is None or bool(plugin.common_settings.local_exec)
+
+
+def preflight_input(wildcards):
+    """A suite's train jobs wait for its preflight; ancient(): a rerun preflight never retrains a run."""
+    if wildcards.experiment in TABLES.experiments():
+        return [ancient(f"{RESULTS}/{wildcards.experiment}/preflight.md")]
+    return []
+
+
+def run_preflight(config, targets, out, local, log):
+    """Every target's checks; one report (the first target's figures, every target's problems)."""
+    import io
+
+    from l2l.preflight import run
+
+    buffer = io.StringIO()
+    problems = run(config, targets, out, local=local, stream=buffer).problems
+    with open(log, "w") as f:
+        f.write(buffer.getvalue())
+    sys.stderr.write(buffer.getvalue())
+    if problems:
+        os.remove(out)
+        raise WorkflowError(f"preflight: {len(problems)} problem(s) before any train job (listed above)")

@@ -25,6 +25,8 @@ rule train:
         tracking=TRACKING_MARKER,
         cache=cache_inputs,
         stage_one=stage_one_model,
+        weights=weights_files,
+        preflight=preflight_input,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         history=f"{RUN_DIR}/history.csv",
@@ -35,20 +37,22 @@ rule train:
         tags=run_tags,
         history=train_log_target,
         runs_per_gpu=config["resources"]["runs_per_gpu"],
+        weights_dir=WEIGHTS_DIR,
     log:
         TRAIN_LOG,
     threads: config["resources"]["threads"]
     resources:
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
         gpu=train_gpus,
     conda:
         CONDA_ENV
     # Every value quoted ({x:q}). Snakemake deletes {log} before a job starts, so {log} is a link to the
     # run folder's train.log, which every attempt appends to (after a marker line): a resumed job's log
-    # keeps the killed attempt's lines.
+    # keeps the killed attempt's lines. Pretrained weights: only from the fetched cache, offline.
     shell:
         "ln -sfn {params.history:q} {log:q}; "
         "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
+        "L2L_WEIGHTS_DIR={params.weights_dir:q} TORCH_HOME={params.weights_dir:q}/torch HF_HUB_OFFLINE=1 "
         "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
         "--runs-per-gpu {params.runs_per_gpu:q} --out {params.run_dir:q} >> {log:q} 2>&1"
