@@ -1,6 +1,7 @@
 # Path templates and one-line input functions; what a run is is decided in l2l.plan (tests/test_plan.py).
 import json
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -9,6 +10,7 @@ from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment
+from l2l.report.header import GRID, Covered, ReportPage, report_mode
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
     check_experiment(config)
@@ -34,6 +36,20 @@ CONDA_ENV = "../envs/l2l.yaml"  # `--sdm conda`: installs this checkout through 
 PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
 PLAN = Planner(config, RUN_DIR.format, DATASET_DIR.format)
 TABLES = TablePlanner(PLAN)
+REPORT_PAGE = ReportPage(config, PLAN, TABLES)  # the report's first page, read from the runs (l2l/report/header.py)
+REPORTING = report_mode(sys.argv)
+if REPORTING:  # workflow/report/workflow.rst calls it; docutils renders no raw HTML and includes no file
+    config["_l2l_report"] = REPORT_PAGE
+    os.environ["DOCUTILSCONFIG"] = os.path.join(workflow.basedir, "workflow/report/docutils.conf")
+
+
+def refuse_stale_report(experiment, table):
+    """`snakemake --report` with options that plan other runs than those on disk: one line, before any warning."""
+    if REPORTING:
+        try:
+            REPORT_PAGE.refuse_stale([Covered(experiment, table)])
+        except UserError as e:
+            raise WorkflowError(str(e)) from None
 
 
 wildcard_constraints:
@@ -78,8 +94,9 @@ def output_dir(wildcards, output):
     return os.path.dirname(output[0])
 
 
-def grid_metrics():
+def grid_metrics(wildcards=None):
     """metrics.json of every run of the default grid (`snakemake all`, protocol clean unless set)."""
+    refuse_stale_report(EXPERIMENT, GRID)
     return [f"{RUN_DIR.format(**r.fields())}/metrics.json" for r in PLAN.grid()]
 
 
@@ -105,6 +122,7 @@ write_url_file = lambda dataset, path: datasets.write_url_file(config["datasets"
 
 # --- paper tables (config/tables.yaml; rules in tables.smk) -------------------------------------------
 def table_inputs(w):
+    refuse_stale_report(w.experiment, w.table)
     suite = TABLES.suite_of(w.experiment)
     runs, macs = TABLES.runs(suite, w.table), TABLES.macs_runs(suite, w.table)
     return {"metrics": [f"{r}/metrics.json" for r in runs], "history": [f"{r}/history.csv" for r in runs],
