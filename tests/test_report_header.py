@@ -8,7 +8,6 @@ Issue 23 item 3: a config string carrying `` ` `` + `.. raw:: html <img onerror=
 <file>` is shown as text: no <img onerror> and no content of the file in the report.
 """
 
-import copy
 import html
 import json
 import re
@@ -65,24 +64,33 @@ def test_the_report_docutils_config_turns_off_raw_and_include(secret_file, monke
     assert "<img" not in body and SECRET not in body
 
 
+def test_captions_render_only_config_values_the_schema_constrains():
+    """Free-text config values (tracking_uri, results_dir, paths, URLs) reach the report only through
+    l2l.report.header (escaped); captions may show names, enums and numbers only."""
+    constrained = {"methods", "dataset", "backbones", "seeds", "experiment", "train"}  # patterns, enums, integers
+    for caption in (REPO / "workflow/report").glob("*.rst"):
+        keys = set(re.findall(r"snakemake\.config\[\"([^\"]+)\"\]", caption.read_text()))
+        assert keys <= constrained | {"_l2l_report"}, (caption.name, keys - constrained)
+        train = re.findall(r"snakemake\.config\[\"train\"\]\[\"([^\"]+)\"\]", caption.read_text())
+        assert set(train) <= {"epochs"}, (caption.name, train)
+
+
 def test_report_mode():
     assert report_mode(["snakemake", "--report", "r.html", "ablations"])
     assert report_mode(["snakemake", "--report=r.html"])
     assert not report_mode(["snakemake", "--cores", "2", "report.html"])
 
 
-# ---- the real pipeline: a tiny ablations suite, one seed, one epoch ----------------------------------------
-EPOCHS = 1
-SUITE = {
-    "datasets": {"embedded_ablation": {"source": "embedded", "embedded": {"n_train": 64, "n_val": 24, "n_test": 32}}},
-    "recipes": {"embedded_ablation": {"train": {"epochs": EPOCHS, "batch_size": 32}}},
+# ---- the real pipeline: a tiny default grid, one seed, one epoch (the suite's page: tests/test_browser.py) ------
+GRID = {
+    "experiment": "tiny",
+    "datasets": {"tiny": {"source": "embedded", "embedded": {"n_train": 64, "n_val": 24, "n_test": 32}},
+                 "other": {"source": "embedded", "embedded": {"n_train": 64, "n_val": 24, "n_test": 32, "seed": 1}}},
+    "dataset": "tiny",
+    "seeds": [0],
     "model": {"ffn_dim": 32},
+    "train": {"epochs": 1, "batch_size": 32},
     "data": {"cache": False},
-    "table_suites": {"ablations": {"seeds": [0], "backbones": {"resnet101": None}, "attention": {"samples": [0]}}},
-    "tables": {"table1": {"param": {"values": [2]}}, "table2": {"param": {"values": [1]}},
-               "table3": {"param": {"values": [0.1]}}, "table4": {"param": {"values": [1.0]}},
-               "table6": {"param": {"values": ["attribute_specific"]}},
-               "table7": {"methods": ["aqn", "label2label"], "compare": [["label2label", "aqn"]]}},
 }
 
 
@@ -99,64 +107,64 @@ def _page(report: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    root = tmp_path_factory.mktemp("suite")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
     base = {"results_dir": str(root / "results"), "tracking_uri": f"sqlite:///{root}/results/mlflow.db"}
-    config = _write(root / "config.yaml", {**base, **SUITE})
+    config = _write(root / "config.yaml", {**base, **GRID})
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        res = _run(root, config, "--cores", "2", "ablations")
+        res = _run(root, config, "--cores", "2", "all")
     assert res.returncode == 0, res.stderr[-3000:]
     return root, config, base
 
 
 @pytest.mark.slow
-def test_the_report_of_a_suite_shows_the_suite_that_ran(suite, monkeypatch):
+def test_the_report_shows_the_runs_that_ran(grid, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root, config, _ = suite
-    res = _run(root, config, "--report", str(root / "report.html"), "ablations", "--config", "seeds=[0]")
+    root, config, _ = grid
+    res = _run(root, config, "--report", str(root / "report.html"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Missing metadata" not in res.stderr
     page = _page(root / "report.html")
-    for said in ("l2l report, experiment ablations", "covers: suite ablations: table1, table2,",
-                 "experiment: ablations", "datasets: embedded_ablation", "seeds: 0 (3 runs)",
-                 f"epochs: {EPOCHS};", "protocol: clean", "device used: cpu"):
+    for said in ("l2l report, experiment tiny", "covers : the default grid (target all )", "experiment : tiny (runs in",
+                 "datasets : tiny", "methods : aqn, fc_head, label2label", "seeds : 0 (3 runs)", "epochs : 1;",
+                 "batch size : 32", "protocol : clean", "device used : cpu"):
         assert said in page, (said, page)
     assert "embedded_demo" not in page and "0, 1, 2" not in page, page
 
 
 @pytest.mark.slow
-def test_a_report_with_other_options_is_refused_in_one_line(suite, monkeypatch):
+@pytest.mark.parametrize("change, said", [
+    ({"seeds": [0, 1]}, "has no finished run"),  # options plan more seeds than ran
+    ({"seeds": [0], "dataset": "other"}, "holds 3 runs of dataset tiny"),  # another dataset: the table is tiny's
+    ({"train": {"epochs": 2, "batch_size": 32}}, "was trained with train.epochs=1 (options: 2)"),
+])
+def test_a_report_with_other_options_is_refused_in_one_line(grid, change, said, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root, _, _ = suite
-    more_seeds = copy.deepcopy(SUITE)
-    more_seeds["table_suites"]["ablations"]["seeds"] = [0, 1]
-    other = _write(root / "other.yaml", {**suite[2], **more_seeds})
-    for target in ("ablations", "all"):  # other seeds; a bare report of the demo grid that never ran
-        args = ["--report", str(root / f"refused_{target}.html")] + ([target] if target != "all" else [])
-        res = _run(root, other, *args)
-        assert res.returncode != 0, res.stderr[-3000:]
-        assert "Missing metadata" not in res.stderr and not (root / f"refused_{target}.html").exists()
-        line = next(x for x in res.stderr.splitlines() if "snakemake --report:" in x)
-        assert "the options of this report do not match the runs on disk" in line and "has no finished run" in line
+    root, _, base = grid
+    other = _write(root / "other.yaml", {**base, **GRID, **change})
+    res = _run(root, other, "--report", str(root / "refused.html"))
+    assert res.returncode != 0, res.stderr[-3000:]
+    assert "Missing metadata" not in res.stderr and not (root / "refused.html").exists()
+    line = next(x for x in res.stderr.splitlines() if "snakemake --report:" in x)
+    assert "the options of this report do not match the runs on disk" in line and said in line, line
 
 
 @pytest.mark.slow
-def test_config_strings_reach_the_report_as_text(suite, secret_file, monkeypatch):
-    """The attack in the runs' tracking URI and in the report's own tracking_uri option: text, not markup."""
+def test_config_strings_reach_the_report_as_text(grid, secret_file, monkeypatch):
+    """The attack in a run's tracking URI and in the report's own tracking_uri option: text, not markup."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root, config, base = suite
+    root, config, base = grid
     attack = _attack(secret_file)
-    runs = sorted((root / "results" / "ablations" / "runs").rglob("config.yaml"))
-    saved = runs[0].read_text()
+    run = sorted((root / "results" / "tiny" / "runs").rglob("config.yaml"))[0]
+    saved = run.read_text()
     cfg = yaml.safe_load(saved)
     cfg["tracking"]["uri"] = attack
-    runs[0].write_text(yaml.safe_dump(cfg))
+    run.write_text(yaml.safe_dump(cfg))
     try:
-        res = _run(root, config, "--report", str(root / "attack.html"), "ablations",
-                   "--config", f"tracking_uri={json.dumps(attack)}", f"results_dir={json.dumps(base['results_dir'])}")
+        res = _run(root, config, "--report", str(root / "attack.html"), "--config", f"tracking_uri={json.dumps(attack)}")
     finally:
-        runs[0].write_text(saved)
+        run.write_text(saved)
     assert res.returncode == 0, res.stderr[-3000:]
     text = (root / "attack.html").read_text()
     desc = json.loads(re.search(r"var workflow_desc = (\".*?\");\n", text).group(1))

@@ -69,6 +69,7 @@ class ReportPage:
 
     def __init__(self, config: Mapping[str, Any], planner: Planner, tables: TablePlanner) -> None:
         self.config, self.planner, self.tables = config, planner, tables
+        self._problems: dict[Run, str | None] = {}  # Snakemake asks once per table job, tables share runs
 
     # -- what the report's files cover ----------------------------------------------------------------
     def covered(self, paths: Iterable[str | os.PathLike]) -> list[Covered]:
@@ -113,6 +114,11 @@ class ReportPage:
                 if seen.get(k) != planned.get(k)]
         return f"{folder} was trained with {', '.join(diff[:3])}" if diff else None
 
+    def _cached_problem(self, run: Run) -> str | None:
+        if run not in self._problems:
+            self._problems[run] = self._problem(run)
+        return self._problems[run]
+
     def _grid_table_problem(self, runs: list[Run]) -> str | None:
         """The grid's runs.csv aggregates exactly the planned runs (fewer seeds must not show more)."""
         path = Path(self.config["results_dir"]) / self.config["experiment"] / "runs.csv"
@@ -126,20 +132,32 @@ class ReportPage:
             return f"{path} aggregates {len(seen)} runs, the options plan {len(planned)} ({len(seen & planned)} shared)"
         return None
 
+    def _grid_held(self) -> str:
+        """What the grid's table shows instead (its runs.csv), e.g. runs of another dataset."""
+        path = Path(self.config["results_dir"]) / self.config["experiment"] / "runs.csv"
+        if not path.is_file():
+            return ""
+        import pandas as pd
+
+        runs = pd.read_csv(path)
+        datasets = ", ".join(sorted(map(str, runs["dataset"].unique()))) if "dataset" in runs else "unknown"
+        return f"; {path} holds {len(runs)} runs of dataset {datasets}"
+
     def stale(self, covered: Iterable[Covered]) -> str | None:
         """One line saying how the options differ from the runs, or None when they match."""
-        problems, n = [], 0
-        for c in covered:
-            runs = self.planned(c)
-            n += len(runs)
-            problems += [p for p in map(self._problem, runs) if p]
-            if c.table == GRID and not problems:
-                problems += [p for p in [self._grid_table_problem(runs)] if p]
-        if not problems:
+        covered = list(covered)
+        grid = any(c.table == GRID for c in covered)
+        runs = list(dict.fromkeys(r for c in covered for r in self.planned(c)))  # tables share runs
+        problems = [p for p in map(self._cached_problem, runs) if p]
+        if problems:
+            detail = (f"{len(problems)} of {len(runs)} planned runs differ, e.g. {problems[0]}"
+                      + (self._grid_held() if grid else ""))
+        else:
+            detail = self._grid_table_problem(self.planner.grid()) if grid else None
+        if not detail:
             return None
-        return (f"the options of this report do not match the runs on disk ({len(problems)} of {n} planned runs "
-                f"differ; first: {problems[0]}); build the report with the options of the run, e.g. "
-                f"`snakemake --report FILE <target> --configfile <the run's config>`")
+        return (f"the options of this report do not match the runs on disk ({detail}); build the report with the "
+                f"options of the run, e.g. `snakemake --report FILE <target> --configfile <the run's config>`")
 
     def refuse_stale(self, covered: Iterable[Covered]) -> None:
         """Raise a one-line UserError when the report would show runs its options do not describe."""
@@ -175,9 +193,10 @@ class ReportPage:
     def _target(self, covered: list[Covered]) -> str:
         parts = []
         for exp in dict.fromkeys(c.experiment for c in covered):
-            tables = [c.table for c in covered if c.experiment == exp and c.table != GRID]
+            tables = {c.table for c in covered if c.experiment == exp and c.table != GRID}
             if tables:
-                parts.append(f"suite {rst_text(self.tables.suite_of(exp))}: {rst_list(tables)}")
+                suite = self.tables.suite_of(exp)
+                parts.append(f"suite {rst_text(suite)}: {rst_list(t for t in self.tables.tables(suite) if t in tables)}")
             if any(c.experiment == exp and c.table == GRID for c in covered):
                 parts.append("the default grid (target ``all``)")
         return "; ".join(parts)
