@@ -152,7 +152,9 @@ def test_a_report_with_other_options_is_refused_in_one_line(grid, change, said, 
 
 @pytest.mark.slow
 def test_config_strings_reach_the_report_as_text(grid, secret_file, monkeypatch):
-    """The attack in a run's tracking URI and in the report's own tracking_uri option: text, not markup."""
+    """The attack in a run's tracking URI and in the report's own tracking_uri (its config file): text, not markup.
+
+    Before the fix the report had `<img src=x onerror="alert(1)">` and the file's content in its first page."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root, config, base = grid
     attack = _attack(secret_file)
@@ -161,8 +163,9 @@ def test_config_strings_reach_the_report_as_text(grid, secret_file, monkeypatch)
     cfg = yaml.safe_load(saved)
     cfg["tracking"]["uri"] = attack
     run.write_text(yaml.safe_dump(cfg))
+    options = _write(root / "attack.yaml", {**base, **GRID, "tracking_uri": attack})  # --config drops line breaks
     try:
-        res = _run(root, config, "--report", str(root / "attack.html"), "--config", f"tracking_uri={json.dumps(attack)}")
+        res = _run(root, options, "--report", str(root / "attack.html"))
     finally:
         run.write_text(saved)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from l2l.config import resolve
 from l2l.errors import UserError
 from l2l.io import read_yaml
@@ -47,6 +49,13 @@ def rst_list(values: Iterable[Any]) -> str:
 def report_mode(argv: list[str]) -> bool:
     """Whether this Snakemake invocation builds a report (``--report FILE`` or ``--report=FILE``)."""
     return any(a == "--report" or a.startswith("--report=") for a in argv)
+
+
+def turn_off_raw_and_include(conf: str | os.PathLike) -> None:
+    """Point docutils at ``conf`` (``raw_enabled`` and ``file_insertion_enabled`` off) for this process:
+    Snakemake renders the report's reStructuredText with docutils' defaults, where both are on, so a text
+    that escaped :func:`rst_text` could still embed HTML or a local file. Called in report mode only."""
+    os.environ["DOCUTILSCONFIG"] = str(conf)
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ class ReportPage:
             return f"{folder} has no finished run"
         try:
             seen = resolve(read_yaml(folder / "config.yaml"), source=str(folder / "config.yaml")).flat_params()
-        except (UserError, OSError, ValueError, TypeError, AttributeError) as e:
+        except (UserError, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
             return f"{folder}/config.yaml is unreadable ({' '.join(str(e).split())[:120]})"
         planned = resolve(self.planner.run_config(run)).flat_params()
         diff = [f"{k}={seen.get(k)} (options: {planned.get(k)})" for k in sorted(set(seen) | set(planned))

@@ -10,7 +10,7 @@ from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment
-from l2l.report.header import GRID, Covered, ReportPage, report_mode
+from l2l.report.header import GRID, Covered, ReportPage, report_mode, turn_off_raw_and_include
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
     check_experiment(config)
@@ -40,7 +40,7 @@ REPORT_PAGE = ReportPage(config, PLAN, TABLES)  # the report's first page, read 
 REPORTING = report_mode(sys.argv)
 if REPORTING:  # workflow/report/workflow.rst calls it; docutils renders no raw HTML and includes no file
     config["_l2l_report"] = REPORT_PAGE
-    os.environ["DOCUTILSCONFIG"] = os.path.join(workflow.basedir, "workflow/report/docutils.conf")
+    turn_off_raw_and_include(os.path.join(workflow.basedir, "workflow/report/docutils.conf"))
 
 
 def refuse_stale_report(experiment, table):
