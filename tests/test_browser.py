@@ -284,11 +284,11 @@ def test_report_first_page_shows_the_suite_that_ran(suite, browser, tmp_path):
     assert refused.returncode != 0 and "Missing metadata" not in refused.stderr and not (root / "refused.html").exists()
     assert "the options of this report do not match the runs on disk" in refused.stderr
     page = _page(report)
-    for said in ("l2l report, experiment ablations", "covers : suite ablations: table1, table2,",
+    for said in ("l2l: Label2Label benchmark, experiment ablations", "covers : suite ablations: table1, table2,",
                  "experiment : ablations", "seeds : 0 (3 runs)", f"epochs : {EPOCHS};", "protocol : clean"):
         assert said in page, (said, page)
     assert "embedded_demo" not in page
     _open(browser, report)
-    shown = _wait_for_text(browser, "l2l report, experiment ablations")
+    shown = _wait_for_text(browser, "l2l: Label2Label benchmark, experiment ablations")
     assert "seeds: 0 (3 runs)" in shown and f"epochs: {EPOCHS};" in shown, shown[:2000]
     _shot(browser, tmp_path / "report_first_page.png")

@@ -126,7 +126,7 @@ def test_the_report_shows_the_runs_that_ran(grid, monkeypatch):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Missing metadata" not in res.stderr
     page = _page(root / "report.html")
-    for said in ("l2l report, experiment tiny", "covers : the default grid (target all )", "experiment : tiny (runs in",
+    for said in ("l2l: Label2Label benchmark, experiment tiny", "covers : the default grid (target all )", "experiment : tiny (runs in",
                  "datasets : tiny", "methods : aqn, fc_head, label2label", "seeds : 0 (3 runs)", "epochs : 1;",
                  "batch size : 32", "protocol : clean", "device used : cpu"):
         assert said in page, (said, page)

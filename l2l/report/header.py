@@ -191,12 +191,12 @@ class ReportPage:
         """The report's first page (RST) for Snakemake's report file records (anything with ``.path``)."""
         covered = self.covered(str(getattr(f, "path", f)) for f in files)
         if not covered:
-            return _title("l2l report") + ("This report holds no table of the l2l pipeline: build it for a target "
+            return _title("l2l: Label2Label benchmark") + ("This report holds no table of the l2l pipeline: build it for a target "
                                            "that was run (``all``, ``ablations``, ``paper``, ``table5``, ...).\n")
         line = self.stale(covered)
         experiments = list(dict.fromkeys(c.experiment for c in covered))
         if line:
-            return _title("l2l report, experiment " + ", ".join(experiments)) + rst_text(line[0].upper() + line[1:]) + "\n"
+            return _title("l2l: Label2Label benchmark, experiment " + ", ".join(experiments)) + rst_text(line[0].upper() + line[1:]) + "\n"
         return self._describe(covered, experiments, self._seen(covered))
 
     def _target(self, covered: list[Covered]) -> str:
@@ -223,7 +223,7 @@ class ReportPage:
             return "; ".join(f"{rst_text(v)} ({rst_list(sorted(d))})" for v, d in sorted(by.items(), key=str))
 
         results = self.config["results_dir"]
-        title = "l2l report, experiment " + ", ".join(experiments)
+        title = "l2l: Label2Label benchmark, experiment " + ", ".join(experiments)
         lines = [
             _title(title),
             "This report was produced by ``snakemake --report`` from the outputs of the l2l pipeline "
