@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a single-node SLURM cluster on 127.0.0.1 (munge + slurmctld + slurmd), for CI and tests.
 # Idempotent: does nothing when the node already answers. Needs root and Debian's packages
-# `slurmctld slurmd slurm-client munge`. Recipe and pitfalls: docs in README ("Running on a cluster").
+# `slurmctld slurmd slurm-client munge`. Recipe and pitfalls: docs/slurm.md.
 # Exit codes: 0 up, 3 not installed / not root (callers skip), 1 failed to come up (callers fail).
 set -euo pipefail
 

@@ -237,7 +237,7 @@ def add_predict(sub) -> None:
                                    "Output CSV columns: image, then for every attribute in the dataset's order\n"
                                    "<attr>_prob (sigmoid of the final head) and <attr>_pred (1 if prob > threshold).",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
-                           "l2l predict --run results/embedded_demo/runs/embedded/small_cnn/label2label/base/seed0 \\",
+                           "l2l predict --run results/embedded_demo/runs/embedded/small_cnn/label2label/base/clean/seed0 \\",
                            "    --images results/datasets/embedded/images --out preds.csv",
                            "l2l predict --run RUN_DIR --images 'photos/*.jpg' --out preds.csv --on-error fail",
                            "l2l predict --run runs:/<mlflow run id> --images photos --out preds.csv"))
@@ -436,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
                            "l2l train --out runs/demo --set method=aqn "
                            "--set data.path=results/datasets/embedded --set train.epochs=5",
-                           "l2l train --config results/embedded_demo/runs/embedded/small_cnn/fc_head/base/seed0/"
+                           "l2l train --config results/embedded_demo/runs/embedded/small_cnn/fc_head/base/clean/seed0/"
                            "config.yaml --out /tmp/rerun    # reproduce a run",
                            "l2l train --out runs/gpu --set data.path=results/datasets/embedded "
                            "--set train.device=cuda:0"))
@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("aggregate", help="mean±std tables and a plot from run folders",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples(
-                           "l2l aggregate --metrics results/embedded_demo/runs/*/*/*/*/seed*/metrics.json "
+                           "l2l aggregate --metrics results/embedded_demo/runs/*/*/*/*/*/seed*/metrics.json "
                            "--out-dir /tmp/tables"))
     a.add_argument("--metrics", nargs="+", required=True, help="metrics.json files of the runs")
     a.add_argument("--out-dir", required=True, help="folder for table.md, table.csv, runs.csv, error.png")

@@ -49,7 +49,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist; pass --run a folder with config.yaml and model.pt "
-                        f"(e.g. results/<experiment>/runs/<dataset>/<backbone>/<method>/<variant>/seed<N>)")
+                        f"(e.g. results/<experiment>/runs/<dataset>/<backbone>/<method>/<variant>/<protocol>/seed<N>)")
     ckpt_path, cfg_path = run_dir / "model.pt", run_dir / "config.yaml"
     if not ckpt_path.is_file():
         raise UserError(f"{run_dir} has no model.pt (the run has not finished, or this is not a run folder); "

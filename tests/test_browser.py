@@ -262,3 +262,33 @@ def test_reproduction_summary_covers_every_cell_of_the_suite(suite):
     shown = sum(int(pd.read_csv(summary / t / "table.csv")["shown"].sum()) for t in tables)
     assert len(cells) == shown and set(cells["table"]) == set(tables)
     assert (summary / "reproduction_summary.md").read_text().startswith("# Reproduction summary")
+
+
+def test_report_first_page_shows_the_suite_that_ran(suite, browser, tmp_path):
+    """Issue 20: the first page names the suite, its experiment, seeds and epochs read from the runs (it showed
+    the default demo grid); a report whose options plan other seeds is refused in one line."""
+    import copy
+
+    from test_report_header import _page
+
+    root, path, _ = suite
+    report = root / "report_seeds.html"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        res = _run(root, root / "config.yaml", "--report", str(report), "ablations", "--config", "seeds=[0]")
+        assert res.returncode == 0 and "Missing metadata" not in res.stderr, res.stderr[-3000:]
+        more = copy.deepcopy(yaml.safe_load((root / "config.yaml").read_text()))
+        more["table_suites"]["ablations"]["seeds"] = [0, 1]
+        (root / "more_seeds.yaml").write_text(yaml.safe_dump(more))
+        refused = _run(root, root / "more_seeds.yaml", "--report", str(root / "refused.html"), "ablations")
+    assert refused.returncode != 0 and "Missing metadata" not in refused.stderr and not (root / "refused.html").exists()
+    assert "the options of this report do not match the runs on disk" in refused.stderr
+    page = _page(report)
+    for said in ("l2l: Label2Label benchmark, experiment ablations", "covers : suite ablations: table1, table2,",
+                 "experiment : ablations", "seeds : 0 (3 runs)", f"epochs : {EPOCHS};", "protocol : clean"):
+        assert said in page, (said, page)
+    assert "embedded_demo" not in page
+    _open(browser, report)
+    shown = _wait_for_text(browser, "l2l: Label2Label benchmark, experiment ablations")
+    assert "seeds: 0 (3 runs)" in shown and f"epochs: {EPOCHS};" in shown, shown[:2000]
+    _shot(browser, tmp_path / "report_first_page.png")

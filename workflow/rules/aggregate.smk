@@ -7,7 +7,7 @@ localrules:
 
 rule aggregate:
     input:
-        grid_metrics(),
+        grid_metrics,
     output:
         md=f"{EXP_DIR}/table.md",
         csv=report(

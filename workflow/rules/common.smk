@@ -13,6 +13,7 @@ from l2l.plan import resources
 from l2l.plan.experiment import check_experiment, demo_dataset
 from l2l.plan.invocation import STANDIN_MIRROR as STANDIN_MIRROR_DIR, finish_config, standins
 from l2l.weights import run_weights
+from l2l.report.header import GRID, Covered, ReportPage, report_mode, turn_off_raw_and_include
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
     # user's --configfile/--config mean beyond the merge (own data's experiment, seeds of the suites, the rehearsal)
@@ -41,6 +42,20 @@ CONDA_ENV = "../envs/l2l.yaml"  # `--sdm conda`: installs this checkout through 
 PAPER_NUMBERS = os.path.join(workflow.basedir, "config/paper_numbers.yaml")
 PLAN = Planner(config, RUN_DIR.format, DATASET_DIR.format)
 TABLES = TablePlanner(PLAN)
+REPORT_PAGE = ReportPage(config, PLAN, TABLES)  # the report's first page, read from the runs (l2l/report/header.py)
+REPORTING = report_mode(sys.argv)
+if REPORTING:  # workflow/report/workflow.rst calls it; docutils renders no raw HTML and includes no file
+    config["_l2l_report"] = REPORT_PAGE
+    turn_off_raw_and_include(os.path.join(workflow.basedir, "workflow/report/docutils.conf"))
+
+
+def refuse_stale_report(experiment, table):
+    """`snakemake --report` with options that plan other runs than those on disk: one line, before any warning."""
+    if REPORTING:
+        try:
+            REPORT_PAGE.refuse_stale([Covered(experiment, table)])
+        except UserError as e:
+            raise WorkflowError(str(e)) from None
 
 
 wildcard_constraints:
@@ -95,8 +110,9 @@ def output_dir(wildcards, output):
     return os.path.dirname(output[0])
 
 
-def grid_metrics():
+def grid_metrics(wildcards=None):
     """metrics.json of every run of the default grid (`snakemake all`, protocol clean unless set)."""
+    refuse_stale_report(EXPERIMENT, GRID)
     return [f"{RUN_DIR.format(**r.fields())}/metrics.json" for r in PLAN.grid()]
 
 
@@ -136,6 +152,7 @@ write_url_file = lambda dataset, path: datasets.write_url_file(config["datasets"
 
 # --- paper tables (config/tables.yaml; rules in tables.smk) -------------------------------------------
 def table_inputs(w):
+    refuse_stale_report(w.experiment, w.table)
     suite = TABLES.suite_of(w.experiment)
     runs, macs = TABLES.runs(suite, w.table), TABLES.macs_runs(suite, w.table)
     return {"metrics": [f"{r}/metrics.json" for r in runs], "history": [f"{r}/history.csv" for r in runs],
