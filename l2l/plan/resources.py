@@ -158,13 +158,15 @@ def estimate_seconds(run: Mapping[str, Any], sizes: Mapping[str, int], gpu_speed
 
 def host_memory_mb(run: Mapping[str, Any], sizes: Mapping[str, int]) -> float:
     """Peak host memory of the job before the safety factor (benchmarks/host_memory.py's figures)."""
-    cpu = _json("host_memory.json")
+    own = f"host_memory_{run['backbone']}.json"  # a backbone measured on its own (the demo's small CNNs)
+    cpu = _json(own if (BENCHMARKS / own).is_file() else "host_memory.json")
     mb = float(cpu["main_process_mb"])
     if str(run["train"].get("device", "auto")) != "cpu":
         mb += cuda_host_mb()
     d = run["data"]
     if not d.get("cache", True):
-        mb += int(run["train"].get("num_workers", 0)) * float(cpu["per_worker_mb"] or 0)
+        per_worker = cpu.get("per_worker_mb") or _json("host_memory.json")["per_worker_mb"] or 0
+        mb += int(run["train"].get("num_workers", 0)) * float(per_worker)
         h, w = d["image_size"]
         if sum(sizes.values()) <= 20000 and h * w <= 64 * 64:  # the engine preloads decoded images
             mb += sum(sizes.values()) * 3 * h * w / 2**20
