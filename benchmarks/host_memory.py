@@ -8,9 +8,11 @@ memory-mapped, page cache the kernel can drop) and the per-sample file path with
 
     python -m benchmarks.host_memory                     # CPU, ResNet-50 at 64x64, writes results/benchmarks/host_memory.json/.md
     python -m benchmarks.host_memory --device cuda       # on a GPU machine: the CUDA process (writes host_memory_cuda.*)
+    python -m benchmarks.host_memory --backbone small_cnn --image-size 32 --ffn-dim 256 --workers   # the demo's model
 
-``l2l.plan.resources`` reads the JSON: mem_mb = main process peak + workers x per-worker increment,
-times the safety factor (docs/resources.md).
+``l2l.plan.resources`` reads the JSON (host_memory_<backbone>.json for a backbone measured on its own, else
+the ResNet-50 one): mem_mb = main process peak + workers x per-worker increment, times the safety factor
+(docs/resources.md).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--n-train", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2, 4])
+    ap.add_argument("--workers", type=int, nargs="*", default=[0, 2, 4], help="file-path runs with these workers")
+    ap.add_argument("--ffn-dim", type=int, default=2048, help="model.ffn_dim (the paper's 2048; the demo's 256)")
     ap.add_argument("--out", default=str(ROOT / "results/benchmarks"))
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -76,7 +79,7 @@ def main() -> None:
         base = [sys.executable, "-m", "l2l", "train", "--set", f"data.path={data}", "--set", f"backbone={args.backbone}",
                 "--set", f"method={args.method}", "--set", "train.epochs=1", "--set", f"train.batch_size={args.batch}",
                 "--set", f"data.image_size=[{args.image_size},{args.image_size}]", "--set", f"train.device={args.device}",
-                "--set", "model.ffn_dim=2048", "--set", f"tracking.uri=sqlite:///{tmp}/mlflow.db"]
+                "--set", f"model.ffn_dim={args.ffn_dim}", "--set", f"tracking.uri=sqlite:///{tmp}/mlflow.db"]
         rows = []
         configs = [("cache", 0)] + [("files", w) for w in args.workers]
         for i, (path, workers) in enumerate(configs):
@@ -91,6 +94,7 @@ def main() -> None:
     ws = sorted(files)
     per_worker = max((files[b] - files[a]) / (b - a) for a, b in zip(ws, ws[1:])) if len(ws) > 1 else None
     result = {"device": args.device, "backbone": args.backbone, "method": args.method, "image_size": args.image_size,
+              "ffn_dim": args.ffn_dim,
               "batch_size": args.batch, "n_train": args.n_train, "rows": rows,
               "main_process_mb": max(r["peak_pss_mb"] for r in rows if r["num_workers"] == 0),
               "per_worker_mb": round(per_worker, 1) if per_worker is not None else None,
@@ -98,7 +102,8 @@ def main() -> None:
                           "cpus": os.cpu_count()}}
     import torch
     result["machine"]["torch"] = torch.__version__
-    tag = "host_memory" if args.device == "cpu" else f"host_memory_{args.device.split(':')[0]}"
+    tag = "host_memory" + ("" if args.device == "cpu" else f"_{args.device.split(':')[0]}") + \
+        ("" if args.backbone == "resnet50" else f"_{args.backbone}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{tag}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -3,21 +3,22 @@
 The ``paper`` Snakemake target is built elsewhere; this table is the independent count it should
 match. Distinct runs (one configuration = one training run per seed):
 
-LFWA (6,263 train / 6,880 test images, 250×250, 57 epochs, batch 16):
-  * Table 5: {FC Head, AQN, Label2Label} × {ResNet-50, ResNet-101, ViT-B}         9 configs
-    (Table 8's Label2Label/ResNet-50 is Table 5's run; the D=2, L=1, α=0.1, λ=1,
+The recipes are the `official` protocol's (config/paper_datasets.yaml, what `snakemake paper` trains),
+read through the same planner and split sizes as the train jobs' resources (l2l/plan/resources.py):
+LFWA 6,263 train (train + val) / 6,880 test, 250x250, 60 epochs, batch 16:
+  * Table 5: {FC Head, AQN, Label2Label} x {ResNet-50, ResNet-101, ViT-B}         9 configs
+    (Table 8's Label2Label/ResNet-50 is Table 5's run; the D=2, L=1, alpha=0.1, lambda=1,
     attribute-specific Label2Label/ResNet-50 run is the default every ablation shares)
-  * Table 1: D ∈ {1, 3, 4} (D=2 shared)                                            3
-  * Table 2: L ∈ {2, 3, 4} (L=1 shared)                                            3
-  * Table 3: α ∈ {0, 0.15, 0.2, 0.3} (0.1 shared)                                  4
-  * Table 4: λ ∈ {0.5, 0.8, 1.2, 1.5} (1 shared)                                   4
+  * Table 1: D in {1, 3, 4} (D=2 shared)                                           3
+  * Table 2: L in {2, 3, 4} (L=1 shared)                                           3
+  * Table 3: alpha in {0, 0.15, 0.2, 0.3} (0.1 shared)                             4
+  * Table 4: lambda in {0.5, 0.8, 1.2, 1.5} (1 shared)                             4
   * Table 6: [mask] = zero vector, attribute-agnostic (attribute-specific shared)  2
   * Table 7: MLM-MLP, MLM-TransEncoder, IC-MLM without co-training                 3
                                                                             total 28
-PA-100K (80,000 train + 10,000 val merged = 90,000 train / 10,000 test, 256×192, 25 epochs,
-  batch 64): Table 9 FC Head / AQN / Label2Label with ResNet-50                    3
-Clothing Attributes (1,500 train / 356 test, AlexNet, 22 epochs, batch 32): Table 10's three
-  methods; the paper gives no input size, 224×224 (as config/paper_datasets.yaml) 3
+PA-100K (80,000 train + 10,000 val merged = 90,000 train / 10,000 test, 256x192, 25 epochs, batch 32
+  (the official code's; the paper says 64)): Table 9 FC Head / AQN / Label2Label with ResNet-50     3
+Clothing Attributes (1,500 train / 356 test, AlexNet, its recipe's epochs, batch and input size)    3
 
 Seeds: 3 per configuration (the paper reports mean ± std; the seed count is not stated, 3 is
 this project's default). Total: (28 + 3 + 3) × 3 = 102 training runs.
@@ -26,7 +27,7 @@ Cost model: every ablation variant of Label2Label costs a Label2Label/ResNet-50 
 ≤ 1 GMAC of 5.3-6.3, Table 5); Table 7's MLM variants cost an AQN run plus a small head, counted
 as Label2Label. Evaluation of the test split every epoch (the official code selects the best test
 epoch) is included. ResNet-101 and ViT-B are projected from ResNet-50 by Table 5's MAC ratio,
-AlexNet from ResNet-50 by torchvision's GFLOPS ratio (0.71 / 4.09); other input sizes by pixel
+AlexNet from ResNet-50 by torchvision's GFLOPS ratio (0.71 / 4.09; the numbers of l2l.plan.resources); other input sizes by pixel
 count: those projections are extrapolations, marked as such in the output.
 """
 
@@ -34,10 +35,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from l2l.plan import Run
+from l2l.plan.experiment import load_experiment
+from l2l.plan.resources import RELATIVE_MACS, split_sizes
+from l2l.plan.suites import planners
+
 SEEDS = 3
 
-# MACs relative to ResNet-50 (Table 5 for R101 / ViT-B with the Label2Label head; torchvision for AlexNet)
-RELATIVE_COST = {"resnet50": 1.0, "resnet101": 11.16 / 6.30, "vit_b": 17.23 / 6.30, "alexnet": 0.71 / 4.09}
+# MACs relative to ResNet-50: the figures of l2l.plan.resources (Table 5 for R101 / ViT-B, torchvision for AlexNet)
+RELATIVE_COST = {"resnet50": 1.0, "resnet101": RELATIVE_MACS["resnet101"], "vit_b": RELATIVE_MACS["vit_b_16"],
+                 "alexnet": RELATIVE_MACS["alexnet"]}
+BACKBONE = {"vit_b": "vit_b_16"}  # this grid's name -> the workflow's
 
 
 @dataclass(frozen=True)
@@ -54,9 +62,18 @@ class GridBlock:
     batch_size: int
 
 
-LFWA = dict(dataset="lfwa", n_train=6263, n_test=6880, epochs=57, image_size=(250, 250), batch_size=16)
-PA100K = dict(dataset="pa100k", n_train=90000, n_test=10000, epochs=25, image_size=(256, 192), batch_size=64)
-CLOTHING = dict(dataset="clothing", n_train=1500, n_test=356, epochs=22, image_size=(224, 224), batch_size=32)
+def official_recipe(dataset: str, backbone: str = "resnet50") -> dict:
+    """n_train, n_test, epochs, image_size and batch_size of a dataset's `official` run config."""
+    config = load_experiment()
+    run = planners(config)[0].resolved(Run(dataset, BACKBONE.get(backbone, backbone), "label2label", "base",
+                                           "official", 0, "paper"))
+    sizes = split_sizes(config["datasets"][dataset])
+    return {"dataset": dataset, "n_train": sum(sizes.get(s, 0) for s in run["data"]["train_splits"]),
+            "n_test": sizes[run["data"]["test_split"]], "epochs": run["train"]["epochs"],
+            "image_size": tuple(run["data"]["image_size"]), "batch_size": run["train"]["batch_size"]}
+
+
+LFWA, PA100K, CLOTHING = official_recipe("lfwa"), official_recipe("pa100k"), official_recipe("clothing", "alexnet")
 
 PAPER_GRID: list[GridBlock] = [
     *(GridBlock(table="5", method=m, backbone=b, configs=1, **LFWA)

@@ -171,6 +171,9 @@ def gpu_count() -> int:
         return 0
 
 
+_PARAMS: dict[str, int] = {}  # parameter count per (dataset, backbone, method, model config)
+
+
 def checkpoint_bytes(config: Mapping[str, Any], runs: list) -> tuple[int, int]:
     """(model.pt bytes of all runs not finished yet, the largest resume.ckpt) from parameter counts
     (models built on the meta device: no memory, no weights)."""
@@ -179,14 +182,16 @@ def checkpoint_bytes(config: Mapping[str, Any], runs: list) -> tuple[int, int]:
     from l2l.config import resolve
     from l2l.engine import build_model
 
+    import json
+
     plan = planners(config)[0]
-    params: dict[tuple, int] = {}
+    params = _PARAMS
     total, largest = 0, 0
     for run in runs:
         if (Path(plan.run_dir(**run.fields())) / "metrics.json").is_file():
             continue
         cfg = plan.run_config(run)
-        key = (run.dataset, run.backbone, run.method, run.variant)
+        key = json.dumps([run.dataset, run.backbone, run.method, cfg.get("model")], sort_keys=True)
         if key not in params:
             cfg = {**cfg, "model": {**cfg.get("model", {}), "pretrained": False}}  # init_from: not read here
             with torch.device("meta"):

@@ -41,7 +41,7 @@ def _fixture_config(tmp_path, **datasets):
 # one dataset suffices here: the other recipes' cache files and prepare arguments are planned in
 # tests/test_plan.py, and every preparer runs for real in test_download_and_prepare_rules_run_for_real
 @pytest.mark.parametrize("dataset, expected", [
-    ("lfwa", {"prepare_dataset": 1, "cache_dataset": 3, "init_tracking": 1, "train": 1}),
+    ("lfwa", {"prepare_dataset": 1, "cache_dataset": 3, "init_tracking": 1, "train": 1, "fetch_weights": 1}),
 ])
 def test_dry_run_with_local_fixture_sources(tmp_path, dataset, expected):
     make_lfwa(tmp_path / "src" / "lfwa")
@@ -57,7 +57,7 @@ def test_dry_run_with_local_fixture_sources(tmp_path, dataset, expected):
     assert _snakemake(tmp_path, "--cores", "1", f"results/datasets/{dataset}/meta.yaml", config=config).returncode == 0
     again = _snakemake(tmp_path, "-n", RUN.format(dataset), config=config)
     caches = expected["cache_dataset"]
-    assert _job_counts(again.stdout) == {"cache_dataset": caches, "init_tracking": 1, "train": 1}
+    assert _job_counts(again.stdout) == {"cache_dataset": caches, "init_tracking": 1, "train": 1, "fetch_weights": 1}
 
 
 @pytest.fixture

@@ -109,3 +109,19 @@ def test_paper_target_weights():
                      "torchvision/vit_b_16-c867db91.pth", "torchvision/resnet50-0676ba61.pth",
                      "torchvision/alexnet-owt-7be5be79.pth"}
     assert W.target_weights(load_experiment(), "ablations") == []
+
+
+@pytest.mark.slow
+def test_fetch_weights_rule_from_a_loopback_mirror(http_mirror, mirror, tmp_path):
+    """The workflow's local rule fetches into <results_dir>/weights/ with its manifest line."""
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[1]
+    target = "results/weights/torchvision/resnet18-f37072fd.pth"
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(tmp_path),
+                          "--cores", "1", target, "--config", f"weights_mirror={http_mirror}"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = tmp_path / target
+    assert got.read_bytes() == (mirror / "torchvision/resnet18-f37072fd.pth").read_bytes()
+    assert (tmp_path / (target + ".sha256")).read_text().split()[0] == W.sha256_of(got)

@@ -16,7 +16,7 @@ rule fetch_weights:
         library="torchvision|timm",
         weights_file=r"[A-Za-z0-9_.-]+\.(pth|safetensors)",
     params:
-        cache=WEIGHTS_DIR,
+        cache=lambda w, output: os.path.dirname(os.path.dirname(output.weights)),  # the cache folder
         relpath=lambda w: f"{w.library}/{w.weights_file}",
         mirror=lambda w: ["--mirror", config["weights_mirror"]] if config.get("weights_mirror") else [],
     log:
