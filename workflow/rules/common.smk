@@ -12,7 +12,7 @@ from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan import resources
 from l2l.plan.experiment import check_experiment, demo_dataset
 from l2l.plan.invocation import STANDIN_MIRROR as STANDIN_MIRROR_DIR, finish_config, standins
-from l2l.weights import run_weights
+from l2l.weights import ENV_DIR as L2L_WEIGHTS_ENV, run_weights
 from l2l.report.header import GRID, Covered, ReportPage, report_mode, turn_off_raw_and_include
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
@@ -31,6 +31,10 @@ ELOGS = f"{EXP}/logs"
 DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
 WEIGHTS_DIR = f"{RESULTS}/weights"  # pretrained weights for offline train jobs (docs/weights.md)
+# Every job (and the SLURM jobs, which inherit the environment and parse this file again) loads pretrained
+# weights from the cache only, never from the internet; set here, not in the train rule, so that a run
+# trained before is not rerun for a changed shell command.
+os.environ.update({L2L_WEIGHTS_ENV: WEIGHTS_DIR, "TORCH_HOME": f"{WEIGHTS_DIR}/torch", "HF_HUB_OFFLINE": "1"})
 RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
 TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
@@ -87,6 +91,8 @@ cache_inputs = lambda w: PLAN.cache_files(run_of(w))
 run_config_json = lambda w: json.dumps(PLAN.run_config(run_of(w)), sort_keys=True)
 run_tags = lambda w: [a for k, v in run_of(w).tags().items() for a in ("--tag", f"{k}={v}")]
 weights_files = lambda w: [ancient(f"{WEIGHTS_DIR}/{f.relpath}") for f in run_weights(PLAN, run_of(w))]  # [] unless pretrained
+
+
 def train_estimate(w):
     """Runtime and memory of one train job from its resolved run (l2l.plan.resources; docs/resources.md)."""
     run = run_of(w)
@@ -235,7 +241,7 @@ def preflight_input(wildcards):
 
 
 def run_preflight(config, targets, out, local, log):
-    """Every target's checks; one report (the first target's figures, every target's problems)."""
+    """The checks of every asked target together, one report; the problems stay in the log."""
     import io
 
     from l2l.preflight import run

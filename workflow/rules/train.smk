@@ -37,7 +37,6 @@ rule train:
         tags=run_tags,
         history=train_log_target,
         runs_per_gpu=config["resources"]["runs_per_gpu"],
-        weights_dir=WEIGHTS_DIR,
     log:
         TRAIN_LOG,
     threads: config["resources"]["threads"]
@@ -49,10 +48,10 @@ rule train:
         CONDA_ENV
     # Every value quoted ({x:q}). Snakemake deletes {log} before a job starts, so {log} is a link to the
     # run folder's train.log, which every attempt appends to (after a marker line): a resumed job's log
-    # keeps the killed attempt's lines. Pretrained weights: only from the fetched cache, offline.
+    # keeps the killed attempt's lines. Pretrained weights: only from the fetched cache, offline (the
+    # environment common.smk sets: L2L_WEIGHTS_DIR, TORCH_HOME, HF_HUB_OFFLINE).
     shell:
         "ln -sfn {params.history:q} {log:q}; "
         "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
-        "L2L_WEIGHTS_DIR={params.weights_dir:q} TORCH_HOME={params.weights_dir:q}/torch HF_HUB_OFFLINE=1 "
         "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
         "--runs-per-gpu {params.runs_per_gpu:q} --out {params.run_dir:q} >> {log:q} 2>&1"
