@@ -4,6 +4,8 @@ The CLI turns it into a single line on stderr and a non-zero exit, so a
 Snakemake log ends with the cause and the fix instead of a traceback.
 """
 
+import re
+
 
 class UserError(Exception):
     """A problem with the user's input (config, files, data), with a fix in the message."""
@@ -12,8 +14,8 @@ class UserError(Exception):
         # torch's DataLoader re-raises a worker's exception as UserError("Caught UserError in DataLoader
         # worker process N.\nOriginal Traceback ...\nl2l.errors.UserError: <message>"): keep the one line
         # (e.g. a bad image found by a worker), so the CLI still prints the cause and the fix alone.
-        if isinstance(message, str) and message.startswith("Caught UserError in DataLoader worker"):
-            message = message.rstrip().rsplit("\nl2l.errors.UserError: ", 1)[-1]
+        if isinstance(message, str) and message.startswith("Caught ") and " in DataLoader worker" in message:
+            message = re.split(r"\nl2l(?:\.\w+)+: ", message.rstrip())[-1]  # UserError or a subclass (BadImage)
         super().__init__(message, *args)
 
 

@@ -57,9 +57,14 @@ class BadImage(UserError):
     """An image that cannot be used: ``reason`` says why, ``remedy`` how (for a dataset being prepared);
     callers with another context (``l2l predict``) give their own remedy for an ``undecodable`` one."""
 
-    def __init__(self, path: Path, kind: str, reason: str, remedy: str) -> None:
-        super().__init__(f"{path}: {reason}; {remedy}")
+    def __init__(self, message: str, path: Path | None = None, kind: str = "", reason: str = "",
+                 remedy: str = "") -> None:  # message first: torch's DataLoader rebuilds it from one string
+        super().__init__(message)
         self.path, self.kind, self.reason, self.remedy = path, kind, reason, remedy
+
+    @classmethod
+    def of(cls, path: Path, kind: str, reason: str, remedy: str) -> "BadImage":
+        return cls(f"{path}: {reason}; {remedy}", path, kind, reason, remedy)
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -104,14 +109,14 @@ def open_image(path: str | Path, decode: bool = True) -> Image.Image:
             im.load()
             return im
     except _Unsupported as e:
-        raise BadImage(path, "unsupported", f"image format not supported ({e})",
+        raise BadImage.of(path, "unsupported", f"image format not supported ({e})",
                        "convert it to 8- or 16-bit PNG or JPEG (and re-run prepare for a dataset)") from e
     except _TooLarge as e:
-        raise BadImage(path, "too_large", f"image too large to decode ({e})",
+        raise BadImage.of(path, "too_large", f"image too large to decode ({e})",
                        f"shrink it (e.g. to at most 8192 x 8192), remove it, or raise the limit with "
                        f"{MAX_PIXELS_ENV}=<pixels>") from e
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, EOFError... for bad files
-        raise BadImage(path, "undecodable", f"image cannot be decoded ({type(e).__name__}: {e})",
+        raise BadImage.of(path, "undecodable", f"image cannot be decoded ({type(e).__name__}: {e})",
                        "replace or remove it (re-download the dataset, or fix the label file) and re-run "
                        "prepare") from e
 
