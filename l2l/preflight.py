@@ -322,8 +322,11 @@ def report(result: Preflight, config: Mapping[str, Any]) -> str:
 
 
 def run(config: Mapping[str, Any], target: str | list[str], out: str | None, local: bool = True,
-        stream=None) -> Preflight:
-    """Check, write ``out`` (atomically), print every problem; the caller exits non-zero if any."""
+        stream=None, kept_at: str | None = None) -> Preflight:
+    """Check, write ``out`` (atomically), print every problem; the caller exits non-zero if any.
+
+    ``kept_at``: where the report ends up when there are problems (the workflow moves it out of the
+    failed rule's output, which Snakemake would delete), so the printed path is one that exists."""
     import sys
 
     stream = stream or sys.stderr
@@ -341,7 +344,7 @@ def run(config: Mapping[str, Any], target: str | list[str], out: str | None, loc
     total = result.tables["total"]
     print(f"preflight {target}: {total['runs']} runs, {total['gpu_hours']:.1f} GPU-hours on "
           f"{resources.reference_card()}; " + ("OK" if result.ok else f"{len(result.problems)} problem(s), nothing started")
-          + (f"; report: {out}" if out else ""), file=stream)
+          + (f"; report: {kept_at if kept_at and not result.ok else out}" if out else ""), file=stream)
     return result
 
 

@@ -36,6 +36,8 @@ def test_paper_without_data_stops_before_any_job_and_names_every_dataset(tmp_pat
     assert "rule train:" not in out and not (tmp_path / "results/paper/runs").exists()
     log = (tmp_path / "results/paper/logs/preflight.log").read_text()  # the problems stay in the log
     assert log.count("PROBLEM: dataset") == 3
+    kept = tmp_path / "results/paper/logs/preflight.md"  # the plan survives the failed rule, where the last line says
+    assert f"report: results/paper/logs/preflight.md" in out and "GPU-hours" in kept.read_text()
     print(f"snakemake --cores 2 paper failed in the preflight after {elapsed:.0f} s")
 
 

@@ -247,10 +247,11 @@ def run_preflight(config, targets, out, local, log):
     from l2l.preflight import run
 
     buffer = io.StringIO()
-    problems = run(config, targets, out, local=local, stream=buffer).problems
+    kept = os.path.join(os.path.dirname(log), "preflight.md")  # a failed rule's output is deleted; the log folder stays
+    problems = run(config, targets, out, local=local, stream=buffer, kept_at=kept).problems
     with open(log, "w") as f:
         f.write(buffer.getvalue())
     sys.stderr.write(buffer.getvalue())
     if problems:
-        os.remove(out)
+        os.replace(out, kept)
         raise WorkflowError(f"preflight: {len(problems)} problem(s) before any train job (listed above)")
