@@ -129,16 +129,9 @@ def model_loss(model: torch.nn.Module, outputs: Mapping[str, torch.Tensor], y: t
 # ------------------------------------------------------------------------------------ model and optim
 
 def build_model(cfg: RunConfig, num_attributes: int) -> torch.nn.Module:
-    m = cfg.model
+    """The run's model: each component reads its keys from ``cfg.model`` (l2l/models/registry.py)."""
     try:
-        return create_model(
-            cfg.method, cfg.backbone, num_attributes, pretrained=m.pretrained, projection_dim=m.projection_dim,
-            aqn_layers=m.aqn_layers, mlm_layers=m.mlm_layers, num_heads=m.num_heads, ffn_dim=m.ffn_dim,
-            dropout=m.dropout, mask_ratio=m.mask_ratio, mask_strategy=m.mask_strategy, mlm_weight=m.mlm_weight,
-            freeze_bn=m.freeze_bn, logit_bn=m.logit_bn, mlm_dropout=m.mlm_dropout,
-            weights=m.weights, drop_path=m.drop_path, feature_dropout=m.feature_dropout,
-            label_embedding_init=m.label_embedding_init, aqn_encoder_layers=m.aqn_encoder_layers,
-        )
+        return create_model(cfg.method, cfg.backbone, num_attributes, cfg.model)
     except ValueError as e:
         raise UserError(str(e)) from e
 

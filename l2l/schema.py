@@ -30,12 +30,22 @@ RUN_SECTIONS = ("model", "train", "data")
 
 
 @functools.lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
+def _schema_file() -> dict[str, Any]:
     import yaml
 
     if not SCHEMA_FILE.is_file():
         raise UserError(f"{SCHEMA_FILE}: the config schema is missing; reinstall l2l from its repository")
-    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    return yaml.safe_load(SCHEMA_FILE.read_text())
+
+
+def section_properties(section: str) -> dict[str, Any]:
+    """The schema of every key of a run-config section (``model``, ...): type, range, default, description."""
+    return copy.deepcopy(_schema_file()["properties"][section]["properties"])
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    schema = copy.deepcopy(_schema_file())
     props = schema["properties"]
     props["methods"]["items"]["enum"] = list(method_names())
     props["tables"]["additionalProperties"]["properties"]["methods"]["items"]["enum"] = list(method_names())
