@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from l2l import __version__
 from l2l.errors import Preempted, UserError
 from l2l.logs import job_logger
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_names
 
 
 class _Parser(argparse.ArgumentParser):
@@ -444,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="label2label")
     r.add_argument("--variant", default="base", help="canonical variant name, e.g. mlm_layers=3 (default base)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--protocol", choices=("official", "clean"), help="default: config protocol, else clean")
+    r.add_argument("--protocol", choices=protocol_names(), help=f"default: config protocol, else {DEFAULT_PROTOCOL}")
     r.add_argument("--configfile", action="append", help="extra config file, as snakemake --configfile")
     r.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="overrides, as snakemake --config")
     r.set_defaults(func=cmd_resolve)

@@ -19,11 +19,12 @@ from typing import Any
 
 from l2l.errors import UserError
 from l2l.methods import MASK_STRATEGIES, method_names, two_stage_methods
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_names, protocol_spec
 
 METHODS = method_names()  # the method catalogue, l2l/methods.py
 # Table 7's two-stage methods: they refine a trained AQN run, loaded from model.init_from
 TWO_STAGE_METHODS = two_stage_methods()
-PROTOCOLS = ("official", "clean")
+PROTOCOLS = protocol_names()  # the protocol catalogue, l2l/protocols.py
 __all__ = ["MASK_STRATEGIES", "METHODS", "PROTOCOLS", "TWO_STAGE_METHODS", "RunConfig", "resolve", "with_overrides"]
 
 
@@ -121,7 +122,7 @@ class RunConfig:
     seed: int = 0
     # official: the authors' released code (leaky test-split selection allowed); clean: never selects
     # or schedules on the test split (checked below). Part of the fingerprint and the run folder.
-    protocol: str = "clean"
+    protocol: str = DEFAULT_PROTOCOL
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -206,8 +207,8 @@ def _check(cfg: RunConfig) -> None:
          f"train.plateau_on={t.plateau_on} needs data.val_split; use test_loss (official) or train_loss")
     need(not t.selection_per_metric or t.selection != "last",
          "train.selection_per_metric needs selection best_val or best_test (last picks no epoch)")
-    leaks = test_split_uses(cfg) if cfg.protocol == "clean" else []
-    need(not leaks, f"protocol clean never selects or schedules on the test split, but {'; '.join(leaks)}; "
+    leaks = [] if protocol_spec(cfg.protocol).may_use_test else test_split_uses(cfg)
+    need(not leaks, f"protocol {cfg.protocol} never selects or schedules on the test split, but {'; '.join(leaks)}; "
                     f"use a val split (or selection: last), or protocol: official")
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from l2l.errors import UserError
 from l2l.methods import icmlm_methods, method_names
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_names
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 MAX_VALUES = 200_000  # a paper config has a few thousand values; anchors beyond this are refused
@@ -49,9 +50,20 @@ def _schema() -> dict[str, Any]:
     props = schema["properties"]
     props["methods"]["items"]["enum"] = list(method_names())
     props["tables"]["additionalProperties"]["properties"]["methods"]["items"]["enum"] = list(method_names())
-    attention = props["table_suites"]["additionalProperties"]["properties"]["attention"]["properties"]
-    attention["method"]["enum"] = list(icmlm_methods())
+    suite = props["table_suites"]["additionalProperties"]["properties"]
+    suite["attention"]["properties"]["method"]["enum"] = list(icmlm_methods())
+    _fill_protocols(schema)
     return schema
+
+
+def _fill_protocols(schema: dict[str, Any]) -> None:
+    """The protocol enums and each recipe's per-protocol blocks, from the protocol catalogue."""
+    props, names = schema["properties"], list(protocol_names())
+    props["protocol"]["enum"] = [*names, None]
+    props["table_suites"]["additionalProperties"]["properties"]["protocol"]["enum"] = names
+    block = schema["$defs"]["protocol_block"]
+    recipe = props["recipes"]["additionalProperties"]["properties"]
+    recipe["protocols"]["properties"] = {n: copy.deepcopy(block) for n in names}
 
 
 def config_schema() -> dict[str, Any]:
@@ -69,7 +81,7 @@ def _run_schema() -> dict[str, Any]:
             "method": {"type": "string", "enum": list(method_names()), "default": "label2label"},
             "backbone": {"type": "string", "default": "small_cnn"},
             "seed": {"type": "integer", "minimum": 0, "default": 0},
-            "protocol": {"type": "string", "enum": ["official", "clean"], "default": "clean",
+            "protocol": {"type": "string", "enum": list(protocol_names()), "default": DEFAULT_PROTOCOL,
                          "description": props["protocol"]["description"]},
             **{s: props[s] for s in RUN_SECTIONS},
             "tracking": {"type": "object", "additionalProperties": False, "properties": {

@@ -21,6 +21,7 @@ import pandas as pd
 
 from l2l.errors import UserError
 from l2l.io import atomic_write, read_yaml, write_text
+from l2l.protocols import DEFAULT_PROTOCOL
 from l2l.report import plots as figures
 from l2l.report.format import fmt, html_page, markdown_table, mean_std, method_label
 from l2l.report.runs import read_run
@@ -169,7 +170,7 @@ def cell_table(plan: Mapping[str, Any], summary: pd.DataFrame, metrics: Sequence
 
 def describe(plan: Mapping[str, Any]) -> str:
     """The line under a table's title: suite, protocol, data, seeds and what the columns mean."""
-    return (f"Suite `{plan['suite']}`, protocol `{plan.get('protocol', 'clean')}`: dataset `{plan['dataset']}` "
+    return (f"Suite `{plan['suite']}`, protocol `{plan.get('protocol', DEFAULT_PROTOCOL)}`: dataset `{plan['dataset']}` "
             f"(paper: {plan['paper_dataset']}), seeds {plan['seeds']}. Ours: test mean ± sample std over seeds "
             f"(n runs); paper: as printed; Δ = ours − paper (percentage points).")
 

@@ -9,6 +9,7 @@ from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
 from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import check_experiment
+from l2l.protocols import wildcard_pattern as protocol_wildcard
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key
     check_experiment(config)
@@ -40,7 +41,7 @@ wildcard_constraints:
     experiment="|".join(dict.fromkeys([EXPERIMENT, *TABLES.experiments()])),
     dataset="|".join(config["datasets"]),
     method=wildcard_pattern(),
-    protocol="official|clean",
+    protocol=protocol_wildcard(),
     seed=r"\d+",
     variant=r"[A-Za-z0-9_.,=-]+",
 
