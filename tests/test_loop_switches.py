@@ -87,8 +87,7 @@ def test_label_embedding_mix_passes_the_partners_labels(accepts):
 
 
 def _trainer(cfg, scheduler=None, select="test"):
-    return SimpleNamespace(cfg=cfg, scheduler=scheduler, select_split=select, model=nn.Linear(1, 1),
-                           best={"value": None, "epoch": None, "state": None}, per_metric={})
+    return SimpleNamespace(cfg=cfg, scheduler=scheduler, select_split=select, model=nn.Linear(1, 1))
 
 
 def test_plateau_steps_on_the_configured_split():
@@ -108,17 +107,17 @@ def test_plateau_steps_on_the_configured_split():
 
 def test_per_metric_selection_keeps_each_metrics_best_epoch():
     cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": True}})
-    t = _trainer(cfg)
+    t, selection = _trainer(cfg), EpochSelection()
     values = {1: (10.0, 70.0, 60.0), 2: (12.0, 80.0, 55.0), 3: (11.0, 75.0, 65.0)}  # error, mA, f1 per epoch
     for e, (err, ma, f1) in values.items():
         row = {"epoch": e, **{f"test_{m}": 50.0 for m in ("accuracy", "precision", "recall")},
                "test_error": err, "test_mA": ma, "test_f1": f1}
         row["test_accuracy"] = 40.0 + e  # rises every epoch
-        EpochSelection().after_epoch(t, row)
-    epochs = {m: v["epoch"] for m, v in t.per_metric.items()}
-    assert t.best["epoch"] == 1 and epochs["error"] == 1 and epochs["mA"] == 2 and epochs["f1"] == 3
+        selection.after_epoch(t, row)
+    epochs = {m: v["epoch"] for m, v in selection.per_metric.items()}
+    assert selection.best["epoch"] == 1 and epochs["error"] == 1 and epochs["mA"] == 2 and epochs["f1"] == 3
     assert epochs["accuracy"] == 3 and epochs["precision"] == 1  # ties keep the earlier epoch
-    assert t.per_metric["mA"]["test"] == 80.0
+    assert selection.per_metric["mA"]["test"] == 80.0
 
 
 def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset, tmp_path, monkeypatch):
