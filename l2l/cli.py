@@ -7,6 +7,7 @@ import errno
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from l2l import __version__
 from l2l.errors import Preempted, UserError
@@ -76,7 +77,10 @@ def cmd_resolve(args: argparse.Namespace) -> None:
     from l2l.plan import RUN_PATH, Planner, Run
     from l2l.plan.experiment import load_experiment
 
-    config = load_experiment(args.configfile or [], args.config or [])
+    root = args.workflow_dir
+    if root is None and Path("config/config.yaml").is_file():
+        root = "."  # a workflow checkout: its config/ files, as Snakemake run here reads them
+    config = load_experiment(args.configfile or [], args.config or [], root)
     exp_dir = f"{config['results_dir']}/{config['experiment']}"
     planner = Planner(config, f"{exp_dir}/runs/{RUN_PATH}".format, (config["results_dir"] + "/datasets/{dataset}").format)
     if args.dataset not in config["datasets"]:
@@ -142,8 +146,6 @@ def _url_arg(url: str | None, url_file: str | None) -> str | None:
     """A URL given inline or in a file: the workflow passes a file, so a token in the URL's query never
     appears in a printed shell command or Snakemake's log."""
     if url_file:
-        from pathlib import Path
-
         text = Path(url_file).read_text().strip()
         if not text:
             raise UserError(f"{url_file}: empty; it should hold the download URL")
@@ -196,7 +198,6 @@ def _add_data_parsers(sub) -> None:
 def _run_folder(ref: str, uri: str | None) -> str:
     """A run folder as given, or one fetched from MLflow for ``runs:/<id>`` / a bare run id."""
     import os
-    from pathlib import Path
 
     from l2l.tracking import fetch_run, is_run_ref, resolve_uri
 
@@ -335,8 +336,6 @@ def cmd_attention(args: argparse.Namespace) -> None:
 
     paths = write_attention(args.run, args.samples, args.out_dir, args.layer, args.head, args.split)
     if args.log_mlflow:
-        from pathlib import Path
-
         from l2l.io import read_yaml
         from l2l.tracking import log_artifacts_to_run, resolve_uri
 
@@ -447,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--protocol", choices=protocol_names(), help=f"default: config protocol, else {DEFAULT_PROTOCOL}")
     r.add_argument("--configfile", action="append", help="extra config file, as snakemake --configfile")
+    r.add_argument("--workflow-dir", metavar="DIR", help="read DIR/config/*.yaml as the Snakefile does (default: "
+                                                         "the current folder if it has config/config.yaml, else "
+                                                         "the defaults shipped with l2l)")
     r.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="overrides, as snakemake --config")
     r.set_defaults(func=cmd_resolve)
 

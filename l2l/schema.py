@@ -1,7 +1,8 @@
 """One validator for every config: Snakemake's experiment config and the run config of `l2l train`.
 
-Both are checked against ``workflow/schemas/config.schema.yaml`` (the run config against its
-``model`` / ``train`` / ``data`` sections), so a value the pipeline refuses is refused by hand too,
+Both are checked against the config schema shipped in the package, ``l2l/defaults/config.schema.yaml``
+(:mod:`l2l.packaged`; the workflow's ``workflow/schemas/config.schema.yaml`` is a copy of it), the run
+config against its ``model`` / ``train`` / ``data`` sections, so a value the pipeline refuses is refused by hand too,
 with the same one-line message naming the key. The method enums are filled in from the method
 catalogue (:mod:`l2l.methods`), not written in the schema. Torch-free.
 
@@ -18,25 +19,21 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from l2l import packaged
 from l2l.errors import UserError
 from l2l.methods import icmlm_methods, method_names
 from l2l.protocols import DEFAULT_PROTOCOL, protocol_names
 
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = "config.schema.yaml"  # in l2l/defaults/ (package data)
 MAX_VALUES = 200_000  # a paper config has a few thousand values; anchors beyond this are refused
 RUN_SECTIONS = ("model", "train", "data")
 
 
 @functools.lru_cache(maxsize=1)
 def _schema_file() -> dict[str, Any]:
-    import yaml
-
-    if not SCHEMA_FILE.is_file():
-        raise UserError(f"{SCHEMA_FILE}: the config schema is missing; reinstall l2l from its repository")
-    return yaml.safe_load(SCHEMA_FILE.read_text())
+    return packaged.load_yaml(SCHEMA)
 
 
 def section_properties(section: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Snakemake reads the ``configfile:`` files of the Snakefile in order, then ``--configfile`` files and
 ``--config`` values on top (dicts merged key by key); :func:`load_experiment` does the same, then
-validates with the one schema (:mod:`l2l.schema`).
+validates with the one schema (:mod:`l2l.schema`). The ``configfile:`` files are a workflow folder's
+``config/*.yaml`` when one is given, else the copies shipped in the package (:mod:`l2l.packaged`,
+equal to a checkout's).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from l2l import packaged
 from l2l.errors import UserError
 from l2l.plan.runs import merge
 from l2l.schema import validate_config
 
-REPO = Path(__file__).resolve().parents[2]
 # the Snakefile's `configfile:` directives, in order (tests/test_plan.py keeps the two in step)
 CONFIG_FILES = ("config/config.yaml", "config/paper_datasets.yaml", "config/tables.yaml")
 
@@ -61,11 +63,13 @@ def check_experiment(config: dict[str, Any], source: str = "config") -> dict[str
 
 
 def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[str] = (),
-                    root: str | Path = REPO) -> dict[str, Any]:
-    """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``."""
+                    root: str | Path | None = None) -> dict[str, Any]:
+    """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``.
+
+    ``root``: a workflow folder whose ``config/`` files are read; None reads the copies l2l ships."""
     config: dict[str, Any] = {}
     for f in CONFIG_FILES:
-        config = merge(config, _read(Path(root) / f))
+        config = merge(config, packaged.load_yaml(Path(f).name) if root is None else _read(Path(root) / f))
     for f in configfiles:
         config = merge(config, _read(f))
     config = merge(config, parse_overrides(overrides))
