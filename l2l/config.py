@@ -171,7 +171,7 @@ _SECTIONS = {
 }
 
 
-def test_split_uses(cfg: RunConfig) -> list[str]:
+def leaky_settings(cfg: RunConfig) -> list[str]:
     """The settings of ``cfg`` that select an epoch or step a schedule on the test split.
 
     The clean protocol refuses every one of them; the official protocol allows them (the authors'
@@ -207,7 +207,7 @@ def _check(cfg: RunConfig) -> None:
          f"train.plateau_on={t.plateau_on} needs data.val_split; use test_loss (official) or train_loss")
     need(not t.selection_per_metric or t.selection != "last",
          "train.selection_per_metric needs selection best_val or best_test (last picks no epoch)")
-    leaks = [] if protocol_spec(cfg.protocol).may_use_test else test_split_uses(cfg)
+    leaks = [] if protocol_spec(cfg.protocol).may_use_test else leaky_settings(cfg)
     need(not leaks, f"protocol {cfg.protocol} never selects or schedules on the test split, but {'; '.join(leaks)}; "
                     f"use a val split (or selection: last), or protocol: official")
 
@@ -240,6 +240,3 @@ def with_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         node[parts[-1]] = yaml.safe_load(raw)
     return resolve(d)
 
-
-def replace(cfg: RunConfig, **changes: Any) -> RunConfig:
-    return dataclasses.replace(cfg, **changes)

@@ -77,6 +77,13 @@ def mix_words(words: torch.Tensor, mix_lam: float, mix_labels: torch.Tensor) -> 
     return torch.where(agree, own, words)
 
 
+def random_mask(words: torch.Tensor, ratio: float, training: bool) -> torch.Tensor:
+    """Which words become [mask]: each with probability ``ratio`` in training, none at evaluation."""
+    if not training or ratio == 0.0:
+        return torch.zeros_like(words, dtype=torch.bool)
+    return torch.rand(words.shape, device=words.device) < ratio
+
+
 class ImageConditionedMLM(nn.Module):
     """IC-MLM: D decoder layers whose queries are the label tokens, cross-attending to the image.
 
@@ -108,9 +115,7 @@ class ImageConditionedMLM(nn.Module):
                    embedding_init=cfg.label_embedding_init)
 
     def random_mask(self, words: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.mask_ratio == 0.0:
-            return torch.zeros_like(words, dtype=torch.bool)
-        return torch.rand(words.shape, device=words.device) < self.mask_ratio
+        return random_mask(words, self.mask_ratio, self.training)
 
     def forward(self, words: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, mix_lam: float | None = None,
                 mix_labels: torch.Tensor | None = None) -> torch.Tensor:

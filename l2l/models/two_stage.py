@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from l2l.models.aqn import AttributeQueryNetwork
-from l2l.models.label2label import ImageConditionedMLM, LabelWordEmbedding, mix_words, pseudo_labels
+from l2l.models.label2label import (ImageConditionedMLM, LabelWordEmbedding, mix_words, pseudo_labels,
+                                   random_mask)
 from l2l.models.layers import PerAttributeLinear, SinePositionEmbedding2D, flatten_features
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class MaskedSentenceMLP(nn.Module):
 
     def forward(self, words: torch.Tensor, mix_lam: float | None = None,
                 mix_labels: torch.Tensor | None = None) -> torch.Tensor:
-        masked = _random_mask(words, self.mask_ratio, self.training)
+        masked = random_mask(words, self.mask_ratio, self.training)
         values = words.float()
         if mix_lam is not None:  # the MLP's "embedding" of a word is its value: mix the values
             values = mix_lam * values + (1 - mix_lam) * mix_words(words, mix_lam, mix_labels).float()
@@ -64,14 +65,8 @@ class MaskedSentenceEncoder(nn.Module):
     def forward(self, words: torch.Tensor, mix_lam: float | None = None,
                 mix_labels: torch.Tensor | None = None) -> torch.Tensor:
         second = None if mix_lam is None else mix_words(words, mix_lam, mix_labels)
-        tokens = self.embedding(words, _random_mask(words, self.mask_ratio, self.training), mix_lam, second)
+        tokens = self.embedding(words, random_mask(words, self.mask_ratio, self.training), mix_lam, second)
         return self.classifier(self.encoder(tokens))
-
-
-def _random_mask(words: torch.Tensor, ratio: float, training: bool) -> torch.Tensor:
-    if not training or ratio == 0.0:
-        return torch.zeros_like(words, dtype=torch.bool)
-    return torch.rand(words.shape, device=words.device) < ratio
 
 
 class TwoStageHead(nn.Module):

@@ -15,25 +15,12 @@ from typing import Any
 
 from l2l import packaged
 from l2l.errors import UserError
+from l2l.io import read_mapping
 from l2l.plan.runs import merge
 from l2l.schema import validate_config
 
 # the Snakefile's `configfile:` directives, in order (tests/test_plan.py keeps the two in step)
 CONFIG_FILES = ("config/config.yaml", "config/paper_datasets.yaml", "config/tables.yaml")
-
-
-def _read(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror}); check the path") from e
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a config file must be a mapping of keys")
-    return data
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -69,8 +56,8 @@ def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[
     ``root``: a workflow folder whose ``config/`` files are read; None reads the copies l2l ships."""
     config: dict[str, Any] = {}
     for f in CONFIG_FILES:
-        config = merge(config, packaged.load_yaml(Path(f).name) if root is None else _read(Path(root) / f))
+        config = merge(config, packaged.load_yaml(Path(f).name) if root is None else read_mapping(Path(root) / f))
     for f in configfiles:
-        config = merge(config, _read(f))
+        config = merge(config, read_mapping(f))
     config = merge(config, parse_overrides(overrides))
     return check_experiment(config)

@@ -30,6 +30,12 @@ SECTIONS = ("model", "train", "data")
 RUN_PATH = "{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
 
 
+def folder_templates(results_dir: str) -> tuple[str, str]:
+    """(run folder, prepared-dataset folder) templates below ``results_dir``: the workflow's RUN_DIR and
+    DATASET_DIR (workflow/rules/common.smk) and `l2l resolve`'s."""
+    return f"{results_dir}/{{experiment}}/runs/{RUN_PATH}", f"{results_dir}/datasets/{{dataset}}"
+
+
 @dataclass(frozen=True)
 class Run:
     """One point of the grid: the wildcards of a run folder."""

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 from l2l.errors import UserError
 from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
-from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
+from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets, folder_templates
 from l2l.plan.experiment import check_experiment
 from l2l.protocols import wildcard_pattern as protocol_wildcard
 
@@ -22,9 +22,8 @@ EXP_DIR = f"{RESULTS}/{EXPERIMENT}"  # the default grid's; a suite's runs and ta
 LOGS = f"{EXP_DIR}/logs"
 EXP = f"{RESULTS}/{{experiment}}"
 ELOGS = f"{EXP}/logs"
-DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
-RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
+RUN_DIR, DATASET_DIR = folder_templates(RESULTS)  # l2l resolve uses the same
 TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
 TABLE_DIR = f"{EXP}/tables/{{table}}"

@@ -33,7 +33,7 @@ rule train:
         run_dir=output_dir,
         cfg=run_config_json,
         tags=run_tags,
-        history=train_log_target,
+        log_target=train_log_target,  # the run folder's train.log, which {log} links to
         runs_per_gpu=config["resources"]["runs_per_gpu"],
     log:
         TRAIN_LOG,
@@ -48,7 +48,7 @@ rule train:
     # run folder's train.log, which every attempt appends to (after a marker line): a resumed job's log
     # keeps the killed attempt's lines.
     shell:
-        "ln -sfn {params.history:q} {log:q}; "
+        "ln -sfn {params.log_target:q} {log:q}; "
         "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
         "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
         "--runs-per-gpu {params.runs_per_gpu:q} --out {params.run_dir:q} >> {log:q} 2>&1"
