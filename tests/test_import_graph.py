@@ -4,7 +4,8 @@ function, under TYPE_CHECKING), so the layers of docs/architecture.md only point
 import ast
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 ROOTS = ("l2l", "benchmarks")
 
 

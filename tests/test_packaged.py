@@ -12,7 +12,7 @@ import pytest
 from l2l import packaged
 from l2l.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 @pytest.mark.parametrize("name, copy", sorted(packaged.COPIES.items()))

@@ -3,7 +3,6 @@ from it: the schema's enums and recipe blocks, RunConfig's default, Snakemake's 
 `l2l resolve --protocol`, the planner and the tables' header line (torch-free)."""
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,8 @@ from l2l.errors import UserError
 from l2l.protocols import DEFAULT_PROTOCOL, protocol_names, protocol_spec, wildcard_pattern
 from l2l.schema import config_schema, run_schema, validate_config
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 NAMES = list(protocol_names())
 
 
