@@ -5,7 +5,7 @@ idle (docs/performance.md), so k runs side by side may train more images per sec
 Called through ``python -m benchmarks.throughput --packing 1 2 4 ...``; each worker is
 ``python -m benchmarks.packing WORKER_JSON``.
 
-Protocol: for each k, k worker processes build the model and the fast path (``throughput.Fast``: the
+Protocol: for each k, k worker processes build the model and the fast path (``fast_path.Fast``: the
 engine's ``train_step`` on cached batches), warm up, print ``ready`` and wait; when all k are ready the
 parent writes ``go`` to each, and each trains for the same wall-clock window, synchronises the device
 and reports images and seconds. Aggregate img/s = sum over workers of images / seconds (the windows
@@ -30,7 +30,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One run's training loop for ``spec['seconds']`` after the go signal (on stdin)."""
     import torch
 
-    from benchmarks.throughput import Fast, sync
+    from benchmarks.fast_path import Fast, sync
     from l2l.data.format import load_prepared
     from l2l.models import create_model
 

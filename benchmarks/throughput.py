@@ -45,13 +45,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from benchmarks.fast_path import Fast, cycle, sync
 from benchmarks.paper_grid import PAPER_GRID, RELATIVE_COST, SEEDS, total_runs
-from l2l.data.batched import CachedBatches
-from l2l.data.cache import build_cache, load_cache
+from l2l.data.cache import build_cache
 from l2l.data.embedded import generate
 from l2l.data.format import PreparedDataset, load_prepared, write_prepared
 from l2l.data.loader import IMAGENET_MEAN, IMAGENET_STD
-from l2l.engine import autocast, masked_bce, train_step, uses_conv
+from l2l.engine import masked_bce
 from l2l.io import write_json, write_text
 from l2l.models import create_model
 
@@ -94,21 +94,7 @@ class PlainDataset(Dataset):
         return self.tf(img), self.labels[i]
 
 
-def cycle(make_iter):
-    """Endless batches; a new epoch (a new DataLoader iterator) when one ends, as a real loop pays."""
-    epoch = 0
-    while True:
-        for batch in make_iter(epoch):
-            yield batch
-        epoch += 1
-
-
 # ----------------------------------------------------------------------------- the two paths
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 class Plain:
     def __init__(self, model, data, size, batch, device, workers):
         self.model, self.device = model, device
@@ -144,48 +130,6 @@ class Plain:
                 images, y = next(self.eval_iter)
                 out = self.model(images.to(self.device))
                 _ = [torch.sigmoid(v).cpu() for v in out.values()]
-                seen += len(y)
-        return seen
-
-
-class Fast:
-    def __init__(self, model, data, size, batch, eval_batch, device, amp, compile_model=False):
-        self.device, self.amp = device, amp
-        cl = device.type == "cuda" and uses_conv(model)  # as the engine: NHWC on CUDA only
-        self.model = model.to(memory_format=torch.channels_last) if cl else model
-        if compile_model:
-            self.model.compile()  # compiled lazily: the warm-up steps pay it
-        fused = {"fused": True} if device.type == "cuda" else {}  # as the engine: fused on CUDA, loop on CPU
-        self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3, **fused)
-        arr = load_cache(data, "train", size)
-        labels = data.labels[data.indices("train")]
-        tr = CachedBatches([arr], labels, batch, device, augment=["hflip"], channels_last=cl, train=True)
-        ev = CachedBatches([arr], labels, eval_batch, device, channels_last=cl)
-        self.train_iter = cycle(lambda e: tr.set_epoch_seed(e))
-        self.eval_iter = cycle(lambda e: ev)
-        self.eval_batch = eval_batch
-
-    def train(self, steps: int) -> int:
-        self.model.train()
-        seen, total = 0, torch.zeros((), device=self.device)
-        for _ in range(steps):
-            images, y = next(self.train_iter)
-            if len(y) < 2:  # a 1-image tail batch: BatchNorm cannot train on it
-                images, y = next(self.train_iter)
-            total += train_step(self.model, images, y, self.opt, amp=self.amp) * len(y)
-            seen += len(y)
-        float(total)  # one host sync per measurement, as per epoch in the engine
-        return seen
-
-    def eval(self, images_wanted: int) -> int:
-        self.model.eval()
-        seen = 0
-        with torch.inference_mode():
-            while seen < images_wanted:
-                images, y = next(self.eval_iter)
-                with autocast(self.device, self.amp):
-                    out = self.model(images)
-                _ = [torch.sigmoid(v.float()).cpu() for v in out.values()]
                 seen += len(y)
         return seen
 

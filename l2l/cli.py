@@ -7,10 +7,12 @@ import errno
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from l2l import __version__
 from l2l.errors import Preempted, UserError
 from l2l.logs import job_logger
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_names
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +48,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def _run_config(args: argparse.Namespace):
     """The RunConfig of --config / --config-json with --set overrides, checked by the one schema."""
     from l2l.config import resolve, with_overrides
+    from l2l.io import read_mapping
 
     if getattr(args, "config_json", None):
         try:
@@ -54,10 +57,18 @@ def _run_config(args: argparse.Namespace):
             raise UserError(f"--config-json is not valid JSON ({e}); pass the run config as JSON") from e
         source = "--config-json"
     elif getattr(args, "config", None):
-        data, source = _read_config(args.config), args.config
+        data, source = read_mapping(args.config, "a run config"), args.config
     else:
         data, source = {}, ""  # --set only: the message names the key
     return with_overrides(resolve(data, source), getattr(args, "set", None) or [])
+
+
+def _add_run_config_options(p: argparse.ArgumentParser) -> None:
+    """--config / --config-json / --set: a run config as `l2l train` and `l2l macs` read it (:func:`_run_config`)."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", help="run config YAML (keys of l2l.config.RunConfig)")
+    src.add_argument("--config-json", help="run config as a JSON string (what Snakemake passes)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.mask_ratio=0.2")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -72,30 +83,19 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_resolve(args: argparse.Namespace) -> None:
     """Print the resolved run config of one grid point, from the same config files Snakemake reads."""
-    from l2l.plan import RUN_PATH, Planner, Run
+    from l2l.plan import Planner, Run, folder_templates
     from l2l.plan.experiment import load_experiment
 
-    config = load_experiment(args.configfile or [], args.config or [])
-    exp_dir = f"{config['results_dir']}/{config['experiment']}"
-    planner = Planner(config, f"{exp_dir}/runs/{RUN_PATH}".format, (config["results_dir"] + "/datasets/{dataset}").format)
+    from l2l.plan.experiment import workflow_root
+
+    config = load_experiment(args.configfile or [], args.config or [], workflow_root(args.workflow_dir))
+    run_dir, dataset_dir = folder_templates(config["results_dir"])
+    planner = Planner(config, run_dir.format, dataset_dir.format)
     if args.dataset not in config["datasets"]:
         raise UserError(f"dataset '{args.dataset}' is not a key of datasets ({', '.join(config['datasets'])})")
-    run = Run(args.dataset, args.backbone, args.method, args.variant, args.protocol or planner.protocol(), args.seed)
+    run = Run(args.dataset, args.backbone, args.method, args.variant, args.protocol or planner.protocol(), args.seed,
+              config["experiment"])
     print(json.dumps(planner.resolved(run), indent=2, sort_keys=True))
-
-
-def _read_config(path: str) -> dict:
-    import yaml
-
-    from l2l.io import read_yaml
-
-    try:
-        data = read_yaml(path) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a run config must be a mapping of keys (method, model, train, ...)")
-    return data
 
 
 def cmd_init_tracking(args: argparse.Namespace) -> None:
@@ -110,7 +110,7 @@ def cmd_init_tracking(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from l2l.report.demo import aggregate
+    from l2l.report.aggregate import aggregate
 
     summary = aggregate(args.metrics, args.out_dir)
     print(summary.to_string(index=False))
@@ -149,8 +149,6 @@ def _url_arg(url: str | None, url_file: str | None) -> str | None:
     """A URL given inline or in a file: the workflow passes a file, so a token in the URL's query never
     appears in a printed shell command or Snakemake's log."""
     if url_file:
-        from pathlib import Path
-
         text = Path(url_file).read_text().strip()
         if not text:
             raise UserError(f"{url_file}: empty; it should hold the download URL")
@@ -211,7 +209,6 @@ def _add_data_parsers(sub) -> None:
 def _run_folder(ref: str, uri: str | None) -> str:
     """A run folder as given, or one fetched from MLflow for ``runs:/<id>`` / a bare run id."""
     import os
-    from pathlib import Path
 
     from l2l.tracking import fetch_run, is_run_ref, resolve_uri
 
@@ -287,6 +284,7 @@ def _os_error(e: OSError) -> str:
            errno.EDQUOT: "free space (quota) there, then re-run"}.get(e.errno, "check permissions there, then re-run")
     return f"{where}{e.strerror or e}; {fix}"
 def cmd_macs(args: argparse.Namespace) -> None:
+    from l2l.config import ModelConfig
     from l2l.io import write_json
     from l2l.macs import config_macs, model_macs
 
@@ -307,9 +305,10 @@ def cmd_macs(args: argparse.Namespace) -> None:
 
         args.num_attributes = len(load_prepared(args.dataset, check_images=False).attributes)
     try:
-        result = model_macs(args.method, args.backbone, args.height, args.width, args.num_attributes,
-                            aqn_layers=args.layers, mlm_layers=args.mlm_layers, ffn_dim=args.ffn_dim,
-                            num_heads=args.num_heads)
+        defaults = ModelConfig()  # an option left out: the config's default
+        sizes = {k: getattr(defaults, k) if getattr(args, k) is None else getattr(args, k)
+                 for k in ("aqn_layers", "mlm_layers", "ffn_dim", "num_heads")}
+        result = model_macs(args.method, args.backbone, args.height, args.width, args.num_attributes, **sizes)
     except (ValueError, AssertionError, RuntimeError) as e:
         raise UserError(f"cannot count {args.method} on {args.backbone} at {args.height}x{args.width}: {e}") from e
     if args.out:
@@ -350,8 +349,6 @@ def cmd_attention(args: argparse.Namespace) -> None:
 
     paths = write_attention(args.run, args.samples, args.out_dir, args.layer, args.head, args.split)
     if args.log_mlflow:
-        from pathlib import Path
-
         from l2l.io import read_yaml
         from l2l.tracking import log_artifacts_to_run, resolve_uri
 
@@ -367,21 +364,18 @@ def _add_macs(sub) -> None:
                            "l2l macs --config results/embedded_demo/runs/embedded/small_cnn/aqn/base/clean/seed0/"
                            "config.yaml    # the run's own config (M from its data.path)",
                            "l2l macs --method label2label --backbone resnet50 --height 250 --width 250 "
-                           "--num-attributes 40 --layers 1 --mlm-layers 2"))
-    src = m.add_mutually_exclusive_group()
-    src.add_argument("--config", help="run config YAML, as for `l2l train` (the model it builds is counted)")
-    src.add_argument("--config-json", help="run config as a JSON string (what Snakemake passes)")
-    m.add_argument("--set", action="append", metavar="KEY=VALUE", help="override of the run config")
+                           "--num-attributes 40 --aqn-layers 1 --mlm-layers 2"))
+    _add_run_config_options(m)  # the model the run config builds is counted
     m.add_argument("--method")
     m.add_argument("--backbone")
     m.add_argument("--height", type=int)
     m.add_argument("--width", type=int)
     m.add_argument("--num-attributes", type=int, help="M (default: from the run config's data.path or --dataset)")
     m.add_argument("--dataset", help="prepared dataset folder to read M from")
-    m.add_argument("--layers", type=int, default=1, help="L, AQN decoder layers")
-    m.add_argument("--mlm-layers", type=int, default=2, help="D, IC-MLM decoder layers")
-    m.add_argument("--ffn-dim", type=int, default=2048)
-    m.add_argument("--num-heads", type=int, default=4)
+    m.add_argument("--aqn-layers", "--layers", type=int, help="L, AQN decoder layers (model.aqn_layers)")
+    m.add_argument("--mlm-layers", type=int, help="D, IC-MLM decoder layers (model.mlm_layers)")
+    m.add_argument("--ffn-dim", type=int, help="model.ffn_dim")
+    m.add_argument("--num-heads", type=int, help="model.num_heads")
     m.add_argument("--out", help="also write the JSON here")
     m.set_defaults(func=cmd_macs)
 
@@ -440,10 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "config.yaml --out /tmp/rerun    # reproduce a run",
                            "l2l train --out runs/gpu --set data.path=results/datasets/embedded "
                            "--set train.device=cuda:0"))
-    src = t.add_mutually_exclusive_group()
-    src.add_argument("--config", help="run config YAML (keys of l2l.config.RunConfig)")
-    src.add_argument("--config-json", help="run config as a JSON string (what Snakemake passes)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. model.mask_ratio=0.2")
+    _add_run_config_options(t)
     t.add_argument("--tag", action="append", metavar="KEY=VALUE", help="extra MLflow tag (e.g. wildcards)")
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
@@ -460,8 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="label2label")
     r.add_argument("--variant", default="base", help="canonical variant name, e.g. mlm_layers=3 (default base)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--protocol", choices=("official", "clean"), help="default: config protocol, else clean")
+    r.add_argument("--protocol", choices=protocol_names(), help=f"default: config protocol, else {DEFAULT_PROTOCOL}")
     r.add_argument("--configfile", action="append", help="extra config file, as snakemake --configfile")
+    r.add_argument("--workflow-dir", metavar="DIR", help="read DIR/config/*.yaml as the Snakefile does (default: "
+                                                         "the current folder if it has config/config.yaml, else "
+                                                         "the defaults shipped with l2l)")
     r.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="overrides, as snakemake --config")
     r.set_defaults(func=cmd_resolve)
 

@@ -10,43 +10,57 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
+import operator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from l2l.errors import UserError
 from l2l.methods import MASK_STRATEGIES, method_names, two_stage_methods
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_names, protocol_spec
 
 METHODS = method_names()  # the method catalogue, l2l/methods.py
 # Table 7's two-stage methods: they refine a trained AQN run, loaded from model.init_from
 TWO_STAGE_METHODS = two_stage_methods()
-PROTOCOLS = ("official", "clean")
+PROTOCOLS = protocol_names()  # the protocol catalogue, l2l/protocols.py
 __all__ = ["MASK_STRATEGIES", "METHODS", "PROTOCOLS", "TWO_STAGE_METHODS", "RunConfig", "resolve", "with_overrides"]
 
 
-@dataclass
-class ModelConfig:
-    aqn_layers: int = 1  # L, Transformer decoder layers of the attribute query network
-    mlm_layers: int = 2  # D, Transformer decoder layers of the IC-MLM
-    num_heads: int = 4
-    ffn_dim: int = 2048
-    dropout: float = 0.1
-    mask_ratio: float = 0.1  # alpha
-    mask_strategy: str = "attribute_specific"
-    mlm_weight: float = 1.0  # lambda in eq. 4
-    projection_dim: int | None = None  # None: d = backbone channels
-    pretrained: bool = False  # ImageNet weights through torchvision's weights API
-    # official-code switches (not stated in the paper):
-    logit_bn: str = "none"  # none | mlm | both: BatchNorm1d on the logits (both: pseudo labels after it)
-    freeze_bn: bool = False  # backbone BatchNorm frozen (running stats and affine fixed)
-    mlm_dropout: float | None = None  # IC-MLM dropout; None: model.dropout
-    feature_dropout: float = 0.0  # dropout on the response vectors before both classifiers (dropout_feas)
-    label_embedding_init: str = "scaled"  # scaled N(0,1/d) | normal N(0,1): queries, label and [mask] words
-    drop_path: float = 0.0  # ResNet stochastic depth, rate of the last block (linear rule from 0)
-    aqn_encoder_layers: int = 0  # Transformer encoder layers over the AQN queries before its decoder (PA: 1)
-    weights: str | dict[str, str] = "torchvision_default"  # pretrained source, or {backbone: source, default: ...}
-    init_from: str | None = None  # model.pt of the AQN run a two-stage method refines (frozen)
+_JSON_TYPES = {"integer": int, "number": float, "boolean": bool, "string": str, "null": type(None),
+               "object": dict, "array": list}
+
+
+def _annotation(spec: dict[str, Any]) -> Any:
+    """The Python type of a schema entry (``[integer, "null"]`` -> ``int | None``; ``oneOf`` -> the union)."""
+    alternatives = spec.get("oneOf") or [spec]
+    names = [t for a in alternatives for t in ([a["type"]] if isinstance(a["type"], str) else a["type"])]
+    return functools.reduce(operator.or_, dict.fromkeys(_JSON_TYPES[n] for n in names))
+
+
+def _schema_field(spec: dict[str, Any]) -> Any:
+    default = spec["default"]
+    if isinstance(default, (dict, list)):
+        return field(default_factory=functools.partial(copy.deepcopy, default))
+    return field(default=default)
+
+
+def _dataclass_of_section(name: str, section: str, doc: str) -> type:
+    """A dataclass whose fields, types and defaults are the schema's keys of ``section``, in schema order."""
+    from l2l.schema import section_properties
+
+    props = section_properties(section)
+    fields_ = [(key, _annotation(spec), _schema_field(spec)) for key, spec in props.items()]
+    return dataclasses.make_dataclass(name, fields_, namespace={"__doc__": doc, "__module__": __name__})
+
+
+# The model keys are declared once, in the config schema (type, range, default, description), and read
+# once, by the component that uses them (l2l/models: each head and backbone is built from this config).
+ModelConfig = _dataclass_of_section("ModelConfig", "model", """The ``model`` section of a run config.
+
+Its fields, types and defaults are the config schema's ``model`` keys (l2l/schema.py), so adding a model
+key is its schema entry plus the constructor that reads it (tests/test_models_from_config.py shows it).""")
 
 
 @dataclass
@@ -108,7 +122,7 @@ class RunConfig:
     seed: int = 0
     # official: the authors' released code (leaky test-split selection allowed); clean: never selects
     # or schedules on the test split (checked below). Part of the fingerprint and the run folder.
-    protocol: str = "clean"
+    protocol: str = DEFAULT_PROTOCOL
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -157,7 +171,7 @@ _SECTIONS = {
 }
 
 
-def test_split_uses(cfg: RunConfig) -> list[str]:
+def leaky_settings(cfg: RunConfig) -> list[str]:
     """The settings of ``cfg`` that select an epoch or step a schedule on the test split.
 
     The clean protocol refuses every one of them; the official protocol allows them (the authors'
@@ -193,8 +207,8 @@ def _check(cfg: RunConfig) -> None:
          f"train.plateau_on={t.plateau_on} needs data.val_split; use test_loss (official) or train_loss")
     need(not t.selection_per_metric or t.selection != "last",
          "train.selection_per_metric needs selection best_val or best_test (last picks no epoch)")
-    leaks = test_split_uses(cfg) if cfg.protocol == "clean" else []
-    need(not leaks, f"protocol clean never selects or schedules on the test split, but {'; '.join(leaks)}; "
+    leaks = [] if protocol_spec(cfg.protocol).may_use_test else leaky_settings(cfg)
+    need(not leaks, f"protocol {cfg.protocol} never selects or schedules on the test split, but {'; '.join(leaks)}; "
                     f"use a val split (or selection: last), or protocol: official")
 
 
@@ -226,6 +240,3 @@ def with_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         node[parts[-1]] = yaml.safe_load(raw)
     return resolve(d)
 
-
-def replace(cfg: RunConfig, **changes: Any) -> RunConfig:
-    return dataclasses.replace(cfg, **changes)

@@ -55,7 +55,7 @@ from l2l.data.loader import DecodedImages
 from l2l.devices import device_record, resolve_device
 from l2l.data.mixup import Mix, apply_mix, draw_mix
 from l2l.errors import Preempted, UserError
-from l2l.hooks import HookBase, Preemption, default_hooks
+from l2l.hooks import HookBase, default_hooks
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
 from l2l.progress import progress as progress_bar
@@ -131,16 +131,9 @@ def model_loss(model: torch.nn.Module, outputs: Mapping[str, torch.Tensor], y: t
 # ------------------------------------------------------------------------------------ model and optim
 
 def build_model(cfg: RunConfig, num_attributes: int) -> torch.nn.Module:
-    m = cfg.model
+    """The run's model: each component reads its keys from ``cfg.model`` (l2l/models/registry.py)."""
     try:
-        return create_model(
-            cfg.method, cfg.backbone, num_attributes, pretrained=m.pretrained, projection_dim=m.projection_dim,
-            aqn_layers=m.aqn_layers, mlm_layers=m.mlm_layers, num_heads=m.num_heads, ffn_dim=m.ffn_dim,
-            dropout=m.dropout, mask_ratio=m.mask_ratio, mask_strategy=m.mask_strategy, mlm_weight=m.mlm_weight,
-            freeze_bn=m.freeze_bn, logit_bn=m.logit_bn, mlm_dropout=m.mlm_dropout,
-            weights=m.weights, drop_path=m.drop_path, feature_dropout=m.feature_dropout,
-            label_embedding_init=m.label_embedding_init, aqn_encoder_layers=m.aqn_encoder_layers,
-        )
+        return create_model(cfg.method, cfg.backbone, num_attributes, cfg.model)
     except ValueError as e:
         raise UserError(str(e)) from e
 
@@ -366,6 +359,9 @@ def _load_resume(path: Path, fingerprint: str, log: Callable[[str], None]) -> di
         log(f"{path} belongs to another config (fingerprint {ckpt.get('fingerprint')} != {fingerprint}); "
             f"moved to {aside.name}, starting over")
         return None
+    if "hooks" not in ckpt:  # before the hooks kept their own state: its selected epoch cannot be restored
+        raise UserError(f"{path}: written by an older l2l (no hook state, so its selected epoch is unknown); "
+                        f"delete it to start the run over")
     return ckpt
 
 
@@ -404,8 +400,9 @@ def _relog_missing_epochs(tracker: Tracker, history: list[dict[str, Any]]) -> No
 class Trainer:
     """One run: ``setup`` (model, data, resume, MLflow), the epochs, ``finish`` (test, run folder).
 
-    What happens after each epoch is in ``hooks`` (:mod:`l2l.hooks`); the state they read and
-    change (history, best, per_metric, tracker ...) lives here.
+    What happens after each epoch is in ``hooks`` (:mod:`l2l.hooks`); they read the run's state here
+    (history, model, tracker ...) and own theirs (the selected epoch, a received signal), which the
+    checkpoint holds through their ``state_dict``.
     """
 
     def __init__(self, cfg: RunConfig, out_dir: str | Path, tags: Mapping[str, str] | None = None,
@@ -414,8 +411,6 @@ class Trainer:
         self.cfg, self.out_dir, self.tags, self.log, self.progress = cfg, Path(out_dir), tags, log, progress
         self.hooks = hooks if hooks is not None else default_hooks()
         self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {"value": None, "epoch": None, "state": None}
-        self.per_metric: dict[str, dict[str, Any]] = {}
         self.start_epoch, self.t0, self.before_s = 0, time.time(), 0.0
         self.select_split = {"best_val": "val", "best_test": "test", "last": None}[cfg.train.selection]
         self.resume_path = self.out_dir / "resume.ckpt"
@@ -459,8 +454,9 @@ class Trainer:
         load_state_into(self.optimizer, ckpt["optimizer"], self.resume_path, fix)
         if self.scheduler and ckpt["scheduler"]:
             self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.start_epoch, self.history, self.best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
-        self.per_metric = ckpt.get("per_metric") or {}
+        self.start_epoch, self.history = ckpt["epoch"] + 1, ckpt["history"]
+        for hook in self.hooks:
+            hook.load_state_dict(ckpt["hooks"].get(type(hook).__name__, {}))
         self.before_s = ckpt.get("elapsed_s", 0.0)  # training time of the earlier jobs of this run
         n, path = self.cfg.train.epochs, self.resume_path
         self.log(f"resuming from {path} at epoch {self.start_epoch + 1}/{n}" if self.start_epoch < n
@@ -492,11 +488,16 @@ class Trainer:
             "elapsed_s": self.before_s + time.time() - self.t0, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": epoch,
-            "history": plain(self.history), "best": {**plain({k: v for k, v in self.best.items() if k != "state"}),
-                                                     "state": self.best["state"]},
-            "per_metric": plain(self.per_metric),
+            "history": plain(self.history), "hooks": self.hook_states(),
             "run_id": self.tracker.run_id, "fingerprint": self.fingerprint,
             "data_sha256": data_sha256(self.data.meta)})
+
+    def hook_states(self) -> dict[str, dict[str, Any]]:
+        """Every hook's state that is not empty, keyed by its class name (names must then be unique)."""
+        states = {type(h).__name__: h.state_dict() for h in self.hooks}
+        if len(states) < len(self.hooks):
+            raise ValueError(f"hooks of one class twice: {[type(h).__name__ for h in self.hooks]}")
+        return {name: state for name, state in states.items() if state}
 
     # -- epochs
     def eval_splits(self) -> list[str]:
@@ -519,9 +520,9 @@ class Trainer:
                                self.loss_fn, cfg.train.grad_clip, self.settings["amp"], mixup, bar=self.progress,
                                desc=f"epoch {epoch + 1}/{n}", stop=stop)
         if loss is None:
-            raise Preempted(f"signal {self.preemption.received} received during epoch {epoch + 1}/{n}; "
-                            f"{self.resume_path} keeps epoch {epoch}: re-run the same command to resume",
-                            self.preemption.received)
+            for hook in self.hooks:
+                hook.on_stop(self, epoch)  # the hook that asked to stop raises (Preempted)
+            raise RuntimeError(f"a hook asked to stop during epoch {epoch + 1} but none ended the run")
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss is {loss} in epoch {epoch + 1} (MLflow run {self.tracker.run_id} "
                                 f"marked FAILED); lower train.lr or set train.grad_clip; {self.resume_path} keeps "
@@ -536,19 +537,17 @@ class Trainer:
             row.update({f"{s}_{k}": v for k, v in M.scalar_metrics(mets).items()})
         return row
 
-    @property
-    def preemption(self) -> Preemption:
-        return next((h for h in self.hooks if isinstance(h, Preemption)), None) or Preemption()
+    def stop_requested(self) -> bool:
+        return any(h.stop_requested() for h in self.hooks)
 
     def run(self) -> dict[str, Any]:
         """setup → epochs (hooks after each) → finish; the MLflow run ends FINISHED, KILLED or FAILED."""
         self.setup()
-        guard = self.preemption
         try:
             for hook in self.hooks:
                 hook.before_train(self)
             for epoch in range(self.start_epoch, self.cfg.train.epochs):
-                row = self.run_epoch(epoch, guard.stop_requested)
+                row = self.run_epoch(epoch, self.stop_requested)
                 self.history.append(row)
                 for hook in self.hooks:
                     hook.after_epoch(self, row)
@@ -565,34 +564,35 @@ class Trainer:
             self.tracker.finish("FAILED")
             raise
         finally:
-            guard.restore()
+            for hook in self.hooks:
+                hook.close()
 
     # -- finish
     def finish(self) -> dict[str, Any]:
         """Test the selected epoch and write the run folder; MLflow FINISHED last (resume.ckpt goes after)."""
-        cfg, data, tracker, best = self.cfg, self.data, self.tracker, self.best
-        self.model.load_state_dict(best["state"])
+        cfg, data, tracker = self.cfg, self.data, self.tracker
+        selected: dict[str, Any] = {}
+        for hook in self.hooks:  # EpochSelection puts the selected epoch's weights into the model
+            selected.update(hook.before_test(self))
         test = evaluate(self.model, self.eval_batches["test"], self.device, data, self.settings["amp"])
         result = {
-            "test": test, "selected_epoch": best["epoch"], "selection": cfg.train.selection,
-            "selection_value": best["value"], "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,
+            "test": test, **selected, "selection": cfg.train.selection,
+            "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,
             "num_parameters": sum(p.numel() for p in self.model.parameters()),
             "train_seconds": time.time() - self.t0 + self.before_s,
             "config_fingerprint": self.fingerprint, "dataset_sha256": data.meta.get("labels_sha256", ""),
             "data_sha256": data_sha256(data.meta),
             "attributes": data.attributes, **device_record(self.device),
         }
-        if self.per_metric:  # official PA-100K: each metric at its own best epoch
-            result["selected_epochs"] = {m: v["epoch"] for m, v in self.per_metric.items()}
-            result["test_per_metric"] = {m: v["test"] for m, v in self.per_metric.items()}
         history = pd.DataFrame(self.history)
         atomic_write(self.out_dir / "history.csv", lambda p: history.to_csv(p, index=False))
-        save_checkpoint(self.out_dir / "model.pt", {"model": best["state"], "config": cfg.to_dict(),
+        save_checkpoint(self.out_dir / "model.pt", {"model": self.model.state_dict(), "config": cfg.to_dict(),
                                                     "attributes": list(data.attributes)})
         write_json(self.out_dir / "metrics.json", result)
         if not tracker.logged_steps("test_error"):  # a rerun after a failure here must not log them twice
-            tracker.log_metrics({f"test_{k}": v for k, v in M.scalar_metrics(test).items()}, step=best["epoch"])
-        tracker.set_tags({"selected_epoch": str(best["epoch"])})
+            tracker.log_metrics({f"test_{k}": v for k, v in M.scalar_metrics(test).items()},
+                                step=result["selected_epoch"])
+        tracker.set_tags({"selected_epoch": str(result["selected_epoch"])})
         for name in ("config.yaml", "metrics.json", "history.csv"):
             tracker.log_artifact(self.out_dir / name)
         tracker.log_weights(self.out_dir / "model.pt")  # with config.yaml: `l2l predict --run runs:/<id>`

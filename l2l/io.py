@@ -90,3 +90,16 @@ def file_set(out_dir: str | os.PathLike) -> Iterator[Path]:
             os.replace(p, out_dir / p.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def read_mapping(path: str | os.PathLike, what: str = "a config file") -> dict[str, Any]:
+    """A YAML file that must hold a mapping (a config): one-line UserError naming the file otherwise.
+
+    An empty file is an empty mapping; an unreadable one raises its OSError (the CLI prints it as one line)."""
+    try:
+        data = read_yaml(path) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: {what} must be a mapping of keys")
+    return data

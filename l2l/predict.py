@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from l2l.data.images import BadImage
 from l2l.data.loader import build_transform, decode_image
-from l2l.engine import predict as forward_split
+from l2l.engine import predict
 from l2l.errors import UserError
 from l2l.io import atomic_write
 from l2l.run_folder import LoadedRun, load_run  # noqa: F401 (load_run is part of this module's API)
@@ -93,7 +93,7 @@ def predict_images(run: LoadedRun, paths: Sequence[Path], on_error: str = "skip"
     images = torch.stack([transform(t) for t in tensors])
     loader = DataLoader(TensorDataset(images, torch.zeros(len(images), len(run.attributes))),
                         batch_size=run.cfg.train.eval_batch_size, shuffle=False)
-    probs = forward_split(run.model, loader, torch.device(device))[0][run.prediction_key]
+    probs = predict(run.model, loader, torch.device(device))[0][run.prediction_key]
     table = pd.DataFrame({"image": [str(p) for p in kept]})
     for j, a in enumerate(run.attributes):
         table[f"{a}_prob"] = probs[:, j]

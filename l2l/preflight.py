@@ -349,9 +349,9 @@ def run(config: Mapping[str, Any], target: str | list[str], out: str | None, loc
 
 
 def cmd_preflight(args) -> None:
-    from l2l.plan.experiment import load_experiment
+    from l2l.plan.experiment import load_experiment, workflow_root
 
-    config = load_experiment(args.configfile or [], args.config or [])
+    config = load_experiment(args.configfile or [], args.config or [], workflow_root())
     suite = suite_of_target(config, args.target)
     out = args.out
     if out is None:

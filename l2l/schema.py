@@ -1,7 +1,8 @@
 """One validator for every config: Snakemake's experiment config and the run config of `l2l train`.
 
-Both are checked against ``workflow/schemas/config.schema.yaml`` (the run config against its
-``model`` / ``train`` / ``data`` sections), so a value the pipeline refuses is refused by hand too,
+Both are checked against the config schema shipped in the package, ``l2l/defaults/config.schema.yaml``
+(:mod:`l2l.packaged`; the workflow's ``workflow/schemas/config.schema.yaml`` is a copy of it), the run
+config against its ``model`` / ``train`` / ``data`` sections, so a value the pipeline refuses is refused by hand too,
 with the same one-line message naming the key. The method enums are filled in from the method
 catalogue (:mod:`l2l.methods`), not written in the schema. Torch-free.
 
@@ -19,30 +20,48 @@ import copy
 import functools
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from l2l import packaged
 from l2l.errors import UserError
 from l2l.methods import icmlm_methods, method_names
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_names
 
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = "config.schema.yaml"  # in l2l/defaults/ (package data)
 MAX_VALUES = 200_000  # a paper config has a few thousand values; anchors beyond this are refused
 RUN_SECTIONS = ("model", "train", "data")
 
 
 @functools.lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    import yaml
+def _schema_file() -> dict[str, Any]:
+    return packaged.load_yaml(SCHEMA)
 
-    if not SCHEMA_FILE.is_file():
-        raise UserError(f"{SCHEMA_FILE}: the config schema is missing; reinstall l2l from its repository")
-    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+
+def section_properties(section: str) -> dict[str, Any]:
+    """The schema of every key of a run-config section (``model``, ...): type, range, default, description."""
+    return copy.deepcopy(_schema_file()["properties"][section]["properties"])
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    schema = copy.deepcopy(_schema_file())
     props = schema["properties"]
     props["methods"]["items"]["enum"] = list(method_names())
     props["tables"]["additionalProperties"]["properties"]["methods"]["items"]["enum"] = list(method_names())
-    attention = props["table_suites"]["additionalProperties"]["properties"]["attention"]["properties"]
-    attention["method"]["enum"] = list(icmlm_methods())
+    suite = props["table_suites"]["additionalProperties"]["properties"]
+    suite["attention"]["properties"]["method"]["enum"] = list(icmlm_methods())
+    _fill_protocols(schema)
     return schema
+
+
+def _fill_protocols(schema: dict[str, Any]) -> None:
+    """The protocol enums and each recipe's per-protocol blocks, from the protocol catalogue."""
+    props, names = schema["properties"], list(protocol_names())
+    props["protocol"]["enum"] = [*names, None]
+    props["table_suites"]["additionalProperties"]["properties"]["protocol"]["enum"] = names
+    block = schema["$defs"]["protocol_block"]
+    recipe = props["recipes"]["additionalProperties"]["properties"]
+    recipe["protocols"]["properties"] = {n: copy.deepcopy(block) for n in names}
 
 
 def config_schema() -> dict[str, Any]:
@@ -60,7 +79,7 @@ def _run_schema() -> dict[str, Any]:
             "method": {"type": "string", "enum": list(method_names()), "default": "label2label"},
             "backbone": {"type": "string", "default": "small_cnn"},
             "seed": {"type": "integer", "minimum": 0, "default": 0},
-            "protocol": {"type": "string", "enum": ["official", "clean"], "default": "clean",
+            "protocol": {"type": "string", "enum": list(protocol_names()), "default": DEFAULT_PROTOCOL,
                          "description": props["protocol"]["description"]},
             **{s: props[s] for s in RUN_SECTIONS},
             "tracking": {"type": "object", "additionalProperties": False, "properties": {

@@ -243,11 +243,11 @@ def target_weights(config: dict, target: str) -> list[WeightFile]:
 
 
 def _pairs(args) -> list[tuple[str, str]]:
-    from l2l.plan.experiment import load_experiment
+    from l2l.plan.experiment import load_experiment, workflow_root
 
     pairs = [tuple(b.split(":", 1)) if ":" in b else (b, "torchvision_default") for b in args.backbone or []]
     if args.target:
-        config = load_experiment(args.configfile or [], args.config or [])
+        config = load_experiment(args.configfile or [], args.config or [], workflow_root())
         pairs += [(wf.backbone, wf.source) for wf in target_weights(config, args.target)]
     if not pairs and not args.target:
         raise UserError("name weights with --backbone BACKBONE:SOURCE or --target TARGET")

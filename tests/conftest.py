@@ -2,14 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from l2l.data.embedded import generate
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    """A small embedded dataset, generated once per test session."""
+    """A small embedded dataset, generated once per test session (torch is imported here, not at collection:
+    the torch-free tests run without it, tests/test_torch_free.py)."""
+    from l2l.data.embedded import generate
+
     return generate(tmp_path_factory.mktemp("data") / "embedded", n_train=96, n_val=32, n_test=48, seed=0)
 
 

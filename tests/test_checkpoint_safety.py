@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from l2l.checkpoint import load_checkpoint
-from l2l.config import resolve
 from l2l.engine import train
 from l2l.errors import UserError
+
+from helpers import run_config
 
 
 class Payload:
@@ -29,9 +30,8 @@ def _craft(path, marker, **extra):
     return path
 
 
-def _cfg(dataset, tmp_path, **over):
-    return resolve({"method": "fc_head", "train": {"epochs": 1, "batch_size": 32}, "data": {"path": str(dataset)},
-                    "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "safety"}, **over})
+def _cfg(dataset, tmp_path, method="fc_head", **over):
+    return run_config(dataset, tmp_path, "safety", method, train={"epochs": 1, "batch_size": 32}, **over)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -9,7 +8,8 @@ from l2l.config import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve,
 from l2l.errors import UserError
 from l2l.schema import run_schema
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
 

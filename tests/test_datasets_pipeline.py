@@ -17,7 +17,8 @@ import pytest
 import yaml
 from realformats import make_clothing, make_csv, make_lfwa, make_pa100k
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 RUN = "results/embedded_demo/runs/{}/resnet50/label2label/base/clean/seed0/metrics.json"
 

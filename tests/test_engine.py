@@ -4,19 +4,15 @@ import pandas as pd
 import pytest
 import torch
 
-from l2l.config import resolve
 from l2l.engine import masked_bce, pa100k_weights, train
 from l2l.tracking import list_runs
 
+from helpers import run_config
+
 
 def _cfg(dataset, tmp_path, seed=0, method="label2label", epochs=2):
-    return resolve({
-        "method": method, "seed": seed,
-        "model": {"ffn_dim": 32},
-        "train": {"epochs": epochs, "batch_size": 32},
-        "data": {"path": str(dataset)},
-        "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "engine-test"},
-    })
+    return run_config(dataset, tmp_path, "engine-test", method, model={"ffn_dim": 32},
+                      train={"epochs": epochs, "batch_size": 32}, seed=seed)
 
 
 def test_masked_bce_ignores_unknown_labels():

@@ -3,12 +3,11 @@
 import importlib.metadata
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _lock() -> dict[str, str]:

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from l2l.cli import main
-from l2l.config import resolve
 from l2l.data import load_prepared
 from l2l.data.batched import Batches, CachedBatches, FileImages, hflip, pad_crop, pad_pixels
 from l2l.data.mixup import mixup
@@ -16,6 +15,8 @@ from l2l.data.cache import build_cache, cache_path, check_cache, load_cache
 from l2l.data.loader import AttributeImageDataset, DecodedImages
 from l2l.engine import build_model, build_optimizer, masked_bce, step_settings, train, train_step
 from l2l.errors import UserError
+
+from helpers import run_config
 
 
 @pytest.fixture()
@@ -91,10 +92,8 @@ def test_cached_batches_order_determinism_and_normalisation(tiny_dataset):
 
 
 def _cfg(dataset, tmp_path, **data):
-    return resolve({"method": "label2label", "model": {"ffn_dim": 32},
-                    "train": {"epochs": 1, "batch_size": 32, "selection": "last"},
-                    "data": {"path": str(dataset), **data},
-                    "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "fast"}})
+    return run_config(dataset, tmp_path, "fast", model={"ffn_dim": 32},
+                      train={"epochs": 1, "batch_size": 32, "selection": "last"}, data=data)
 
 
 @pytest.mark.parametrize("method", ["fc_head", "label2label"])

@@ -19,7 +19,6 @@ from l2l.devices import device_record, resolve_device
 from l2l.errors import UserError
 from l2l.gpu_lease import GpuBusy, acquire, gpus_per_job, lease_for_run, try_acquire
 
-REPO = Path(__file__).resolve().parents[1]
 IDS4 = ["0", "1", "2", "3"]
 
 
@@ -63,6 +62,8 @@ HOLDER = """
 import sys, time
 from pathlib import Path
 from l2l.gpu_lease import try_acquire
+
+from helpers import REPO
 lease = try_acquire(["0"], 1, Path(sys.argv[1]))
 print(lease.gpu_id, flush=True)
 time.sleep(float(sys.argv[2]))

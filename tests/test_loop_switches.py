@@ -15,7 +15,6 @@ from l2l.config import resolve
 from l2l.data.mixup import draw_mix
 from l2l.engine import MixupPolicy, masked_bce, train, train_one_epoch
 from l2l.errors import UserError
-from l2l.hooks import EpochSelection, LRSchedule
 
 
 def _bce(x, y):  # log(1 + e^x) - x*y, by hand
@@ -84,41 +83,6 @@ def test_label_embedding_mix_passes_the_partners_labels(accepts):
         assert torch.equal(kw["mix_labels"], torch.stack([y, y[mix.perm]]))  # own labels, partner's labels
     else:
         assert kw == {}
-
-
-def _trainer(cfg, scheduler=None, select="test"):
-    return SimpleNamespace(cfg=cfg, scheduler=scheduler, select_split=select, model=nn.Linear(1, 1),
-                           best={"value": None, "epoch": None, "state": None}, per_metric={})
-
-
-def test_plateau_steps_on_the_configured_split():
-    rows = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": float(e)} for e in (1, 2, 3)]  # test loss worsens
-    lrs = {}
-    for on in ("auto", "test_loss"):
-        cfg = resolve({"protocol": "official", "train": {"scheduler": "plateau", "plateau_on": on, "plateau_patience": 0, "selection": "last"},
-                       "data": {"val_split": None}})
-        opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
-        t = _trainer(cfg, torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0))
-        for row in rows:
-            LRSchedule().after_epoch(t, row)
-        lrs[on] = opt.param_groups[0]["lr"]
-    assert lrs["auto"] == 1.0  # no val split: the (falling) training loss, as before
-    assert lrs["test_loss"] == pytest.approx(0.01)  # the rising test loss: two reductions
-
-
-def test_per_metric_selection_keeps_each_metrics_best_epoch():
-    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": True}})
-    t = _trainer(cfg)
-    values = {1: (10.0, 70.0, 60.0), 2: (12.0, 80.0, 55.0), 3: (11.0, 75.0, 65.0)}  # error, mA, f1 per epoch
-    for e, (err, ma, f1) in values.items():
-        row = {"epoch": e, **{f"test_{m}": 50.0 for m in ("accuracy", "precision", "recall")},
-               "test_error": err, "test_mA": ma, "test_f1": f1}
-        row["test_accuracy"] = 40.0 + e  # rises every epoch
-        EpochSelection().after_epoch(t, row)
-    epochs = {m: v["epoch"] for m, v in t.per_metric.items()}
-    assert t.best["epoch"] == 1 and epochs["error"] == 1 and epochs["mA"] == 2 and epochs["f1"] == 3
-    assert epochs["accuracy"] == 3 and epochs["precision"] == 1  # ties keep the earlier epoch
-    assert t.per_metric["mA"]["test"] == 80.0
 
 
 def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset, tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from l2l.config import ModelConfig
 from l2l.models import AttributeQueryNetwork, ImageConditionedMLM, create_model, list_methods
 from l2l.models.label2label import MASK_STRATEGIES, pseudo_labels
 from l2l.models.layers import SinePositionEmbedding2D
@@ -67,7 +68,7 @@ def test_mlm_loss_trains_backbone_but_not_aqn():
 @pytest.mark.parametrize("alpha", [0.0, 0.1, 0.3])
 def test_masking_rate_in_train_mode_only(alpha):
     torch.manual_seed(0)
-    mlm = ImageConditionedMLM(16, M, num_layers=1, ffn_dim=32, mask_ratio=alpha)
+    mlm = ImageConditionedMLM.from_config(16, M, ModelConfig(mlm_layers=1, ffn_dim=32, mask_ratio=alpha))
     words = torch.randint(0, 2, (20000, M))
     mlm.train()
     rate = mlm.random_mask(words).float().mean().item()
@@ -77,7 +78,7 @@ def test_masking_rate_in_train_mode_only(alpha):
 
 
 def test_masked_words_get_the_mask_embedding():
-    mlm = ImageConditionedMLM(16, M, num_layers=1, ffn_dim=32, mask_strategy="attribute_specific")
+    mlm = ImageConditionedMLM.from_config(16, M, ModelConfig(mlm_layers=1, ffn_dim=32, mask_strategy="attribute_specific"))
     words = torch.ones(1, M, dtype=torch.long)
     masked = torch.zeros(1, M, dtype=torch.bool)
     masked[0, 2] = True
@@ -110,9 +111,9 @@ def _permute_(dst, src, perm, names):
 def test_ic_mlm_is_permutation_equivariant_over_attributes():
     torch.manual_seed(0)
     d, hw = 16, 12
-    mlm = ImageConditionedMLM(d, M, num_layers=2, ffn_dim=32).eval()
+    mlm = ImageConditionedMLM.from_config(d, M, ModelConfig(mlm_layers=2, ffn_dim=32)).eval()
     perm = torch.randperm(M)
-    twin = ImageConditionedMLM(d, M, num_layers=2, ffn_dim=32).eval()
+    twin = ImageConditionedMLM.from_config(d, M, ModelConfig(mlm_layers=2, ffn_dim=32)).eval()
     _permute_(twin, mlm, perm, ["embedding.present", "embedding.absent", "embedding.mask",
                                 "classifier.weight", "classifier.bias"])
     words = torch.randint(0, 2, (5, M))
@@ -124,9 +125,9 @@ def test_ic_mlm_is_permutation_equivariant_over_attributes():
 def test_aqn_is_permutation_equivariant_over_attributes():
     torch.manual_seed(0)
     d, hw = 16, 12
-    aqn = AttributeQueryNetwork(d, M, num_layers=1, ffn_dim=32).eval()
+    aqn = AttributeQueryNetwork.from_config(d, M, ModelConfig(aqn_layers=1, ffn_dim=32)).eval()
     perm = torch.randperm(M)
-    twin = AttributeQueryNetwork(d, M, num_layers=1, ffn_dim=32).eval()
+    twin = AttributeQueryNetwork.from_config(d, M, ModelConfig(aqn_layers=1, ffn_dim=32)).eval()
     _permute_(twin, aqn, perm, ["queries", "classifier.weight", "classifier.bias"])
     memory, pos = torch.randn(5, hw, d), torch.randn(hw, d)
     assert torch.allclose(twin(memory, pos), aqn(memory, pos)[:, perm], atol=1e-5)

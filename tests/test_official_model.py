@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from l2l.config import resolve
+from l2l.config import ModelConfig, resolve
 from l2l.engine import build_model
 from l2l.errors import UserError
 from l2l.models import create_model
@@ -40,8 +40,8 @@ PA_LABEL_HEAD = 84_168_730
 
 def test_pa_aqn_with_its_encoder_layer_has_the_official_parameter_count():
     with torch.device("meta"):
-        aqn = AttributeQueryNetwork(D, M, num_layers=2, num_heads=4, ffn_dim=2048, dropout=0.1, encoder_layers=1)
-        plain = AttributeQueryNetwork(D, M, num_layers=2, num_heads=4, ffn_dim=2048, dropout=0.1)
+        aqn = AttributeQueryNetwork.from_config(D, M, ModelConfig(aqn_layers=2, num_heads=4, ffn_dim=2048, dropout=0.1, aqn_encoder_layers=1))
+        plain = AttributeQueryNetwork.from_config(D, M, ModelConfig(aqn_layers=2, num_heads=4, ffn_dim=2048, dropout=0.1))
     assert _numel(aqn) == PA_QUERY_HEAD
     assert _numel(aqn) - _numel(plain) == 25_186_304 + 4_096  # the encoder layer and its LayerNorm
 
@@ -65,10 +65,10 @@ def test_lfwa_heads_with_every_official_switch_keep_the_official_parameter_count
 
 
 def test_the_aqn_encoder_attends_over_the_queries_only():
-    enc = AttributeQueryNetwork(16, 3, encoder_layers=1, ffn_dim=32, dropout=0.0).encoder
+    enc = AttributeQueryNetwork.from_config(16, 3, ModelConfig(aqn_encoder_layers=1, ffn_dim=32, dropout=0.0)).encoder
     assert len(enc.layers) == 1 and enc.layers[0].norm_first and isinstance(enc.norm, nn.LayerNorm)
     # no image input: every sample's encoded queries are the same in eval mode
-    aqn = AttributeQueryNetwork(16, 3, encoder_layers=1, ffn_dim=32, dropout=0.0).eval()
+    aqn = AttributeQueryNetwork.from_config(16, 3, ModelConfig(aqn_encoder_layers=1, ffn_dim=32, dropout=0.0)).eval()
     q = aqn.queries.unsqueeze(0).expand(2, -1, -1)
     out = aqn.encoder(q)
     assert torch.allclose(out[0], out[1], atol=1e-6) and not torch.allclose(out[0], aqn.queries, atol=1e-3)
@@ -94,8 +94,8 @@ def test_feature_dropout_drops_responses_before_both_classifiers():
         return (train - module.eval()(*args)).abs().max().item()
 
     for p in (0.0, 0.5):  # decoder dropout and masking off: feature dropout is the only random thing left
-        aqn = AttributeQueryNetwork(16, 5, ffn_dim=32, dropout=0.0, feature_dropout_p=p)
-        mlm = ImageConditionedMLM(16, 5, ffn_dim=32, dropout=0.0, mask_ratio=0.0, feature_dropout_p=p)
+        aqn = AttributeQueryNetwork.from_config(16, 5, ModelConfig(ffn_dim=32, dropout=0.0, feature_dropout=p))
+        mlm = ImageConditionedMLM.from_config(16, 5, ModelConfig(ffn_dim=32, dropout=0.0, mask_ratio=0.0, feature_dropout=p))
         assert (train_minus_eval(aqn, memory, pos) > 1e-3) == (p > 0)
         assert (train_minus_eval(mlm, words, memory, pos) > 1e-3) == (p > 0)
     head = create_model("label2label", "small_cnn", 5, ffn_dim=32, feature_dropout=0.1).head
@@ -106,7 +106,7 @@ def test_feature_dropout_drops_responses_before_both_classifiers():
 @pytest.mark.parametrize("init,scale", [("scaled", 64**-0.5), ("normal", 1.0)])
 def test_label_embedding_init_draws_the_same_randn(init, scale):
     torch.manual_seed(0)
-    emb = LabelWordEmbedding(5, 64, embedding_init=init)
+    emb = LabelWordEmbedding(5, 64, "attribute_specific", init)
     torch.manual_seed(0)
     present, absent, mask = torch.randn(5, 64), torch.randn(5, 64), torch.randn(5, 64)
     assert torch.allclose(emb.present, present * scale) and torch.allclose(emb.absent, absent * scale)
@@ -115,7 +115,7 @@ def test_label_embedding_init_draws_the_same_randn(init, scale):
 
 def test_label_embedding_init_reaches_the_queries():
     torch.manual_seed(0)
-    aqn = AttributeQueryNetwork(64, 5, ffn_dim=32, embedding_init="normal")
+    aqn = AttributeQueryNetwork.from_config(64, 5, ModelConfig(ffn_dim=32, label_embedding_init="normal"))
     torch.manual_seed(0)
     assert torch.equal(aqn.queries, torch.randn(5, 64))
 
@@ -149,7 +149,7 @@ def test_mix_words_keep_the_pseudo_label_where_a_label_is_unknown():
 
 def test_mixed_tokens_are_lam_weighted_embeddings_and_masking_comes_after():
     torch.manual_seed(0)
-    emb = LabelWordEmbedding(3, 8)
+    emb = LabelWordEmbedding(3, 8, "attribute_specific", "scaled")
     words, second = torch.tensor([[1, 0, 1]]), torch.tensor([[0, 0, 1]])
     none = torch.zeros(1, 3, dtype=torch.bool)
     got = emb(words, none, 0.25, second)

@@ -4,7 +4,6 @@ import base64
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +11,8 @@ import yaml
 
 from l2l.tracking import list_runs
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 

@@ -22,7 +22,8 @@ from mlflow.tracking import MlflowClient
 
 from l2l.tracking import list_runs
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 MARKER = "==== attempt started"
 
 

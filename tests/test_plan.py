@@ -5,7 +5,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +13,8 @@ from l2l.errors import UserError
 from l2l.plan import Planner, Run, TablePlanner, datasets
 from l2l.plan.experiment import CONFIG_FILES, load_experiment
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 RUN_DIR = "R/runs/{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 RUN = "results/embedded_demo/runs/{}/resnet50/label2label/base/{}/seed0/metrics.json"
 
 

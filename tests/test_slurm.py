@@ -18,7 +18,8 @@ import yaml
 
 from l2l.tracking import list_runs
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 NEEDED = ("slurmctld", "slurmd", "sbatch", "squeue", "munged")
 MISSING = [t for t in NEEDED if not (shutil.which(t) or Path(f"/usr/sbin/{t}").exists())]

@@ -4,15 +4,14 @@ import pytest
 import torch
 import yaml
 
-from l2l.config import resolve
 from l2l.engine import train
 from l2l.errors import UserError
 
+from helpers import run_config
+
 def _cfg(tiny_dataset, tmp_path, method, **model):
-    return resolve({"method": method, "seed": 0, "model": {"ffn_dim": 32, **model},
-                    "train": {"epochs": 1, "batch_size": 32},
-                    "data": {"path": str(tiny_dataset)},
-                    "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "t"}})
+    return run_config(tiny_dataset, tmp_path, "t", method, model={"ffn_dim": 32, **model},
+                      train={"epochs": 1, "batch_size": 32}, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,16 @@ queries' initialisation (official: ``nn.Embedding``, N(0, 1)).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from l2l.models.layers import (Decoder, PerAttributeLinear, SinePositionEmbedding2D, embedding_table,
                                feature_dropout, flatten_features)
+
+if TYPE_CHECKING:
+    from l2l.config import ModelConfig
 
 
 def query_encoder(num_layers: int, dim: int, num_heads: int, ffn_dim: int, dropout: float) -> nn.Module | None:
@@ -32,15 +37,24 @@ def query_encoder(num_layers: int, dim: int, num_heads: int, ffn_dim: int, dropo
 
 
 class AttributeQueryNetwork(nn.Module):
-    def __init__(self, dim: int, num_attributes: int, num_layers: int = 1, num_heads: int = 4,
-                 ffn_dim: int = 2048, dropout: float = 0.1, encoder_layers: int = 0,
-                 feature_dropout_p: float = 0.0, embedding_init: str = "scaled") -> None:
+    """The AQN of every head that has one (its defaults are the config's, :meth:`from_config`)."""
+
+    def __init__(self, dim: int, num_attributes: int, num_layers: int, num_heads: int, ffn_dim: int,
+                 dropout: float, *, encoder_layers: int, feature_dropout_p: float, embedding_init: str) -> None:
         super().__init__()
         self.queries = embedding_table(num_attributes, dim, embedding_init)  # Q = {q_j}
         self.decoder = Decoder(num_layers, dim, num_heads, ffn_dim, dropout)
         self.classifier = PerAttributeLinear(num_attributes, dim)
         self.encoder = query_encoder(encoder_layers, dim, num_heads, ffn_dim, dropout)
         self.feature_dropout = feature_dropout(feature_dropout_p)
+
+    @classmethod
+    def from_config(cls, dim: int, num_attributes: int, cfg: "ModelConfig") -> "AttributeQueryNetwork":
+        """Reads ``model.aqn_layers``, ``num_heads``, ``ffn_dim``, ``dropout``, ``aqn_encoder_layers``,
+        ``feature_dropout`` and ``label_embedding_init``."""
+        return cls(dim, num_attributes, cfg.aqn_layers, cfg.num_heads, cfg.ffn_dim, cfg.dropout,
+                   encoder_layers=cfg.aqn_encoder_layers, feature_dropout_p=cfg.feature_dropout,
+                   embedding_init=cfg.label_embedding_init)
 
     def forward(self, memory: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """memory: B×HW×d (X'), pos: HW×d (X_pos) → logits B×M."""
@@ -56,16 +70,14 @@ class AQNHead(nn.Module):
 
     prediction_key = "aqn"
 
-    def __init__(self, dim: int, num_attributes: int, aqn_layers: int = 1, num_heads: int = 4,
-                 ffn_dim: int = 2048, dropout: float = 0.1, logit_bn: str = "none", aqn_encoder_layers: int = 0,
-                 feature_dropout: float = 0.0, label_embedding_init: str = "scaled") -> None:
+    def __init__(self, dim: int, num_attributes: int, cfg: "ModelConfig") -> None:
+        """Reads the AQN's keys (:meth:`AttributeQueryNetwork.from_config`) and ``model.logit_bn``."""
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
-        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout,
-                                         aqn_encoder_layers, feature_dropout, label_embedding_init)
+        self.aqn = AttributeQueryNetwork.from_config(dim, num_attributes, cfg)
         self.loss_weights = {"aqn": 1.0}
         # official-code switch: BatchNorm1d on the logits ("both" = every head's logits)
-        self.logit_bn = nn.BatchNorm1d(num_attributes) if logit_bn == "both" else nn.Identity()
+        self.logit_bn = nn.BatchNorm1d(num_attributes) if cfg.logit_bn == "both" else nn.Identity()
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         memory = flatten_features(features)

@@ -9,7 +9,9 @@ torchvision architecture. ResNets take stochastic depth (``model.drop_path``) in
 from __future__ import annotations
 
 import os
+import dataclasses
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torchvision
@@ -18,6 +20,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import StochasticDepth
 
 from l2l import weights as weights_cache
+from l2l.config import ModelConfig
 
 WEIGHT_SOURCES = ("torchvision_default", "torchvision_v1", "torchvision_v2", "timm")
 _TV_MEMBER = {"torchvision_default": "DEFAULT", "torchvision_v1": "IMAGENET1K_V1", "torchvision_v2": "IMAGENET1K_V2"}
@@ -139,15 +142,16 @@ def list_backbones() -> list[str]:
     return sorted(_BACKBONES)
 
 
-def create_backbone(name: str, pretrained: bool = False, weights: str | Mapping[str, str] = "torchvision_default",
-                    drop_path: float = 0.0) -> Backbone:
-    """``weights`` names the source of the pretrained weights and matters only when ``pretrained``."""
+def create_backbone(name: str, cfg: ModelConfig | None = None, **overrides: Any) -> Backbone:
+    """The backbone ``name`` built from ``cfg`` (default ModelConfig()) with ``overrides`` (ModelConfig keys)
+    on top: reads ``model.pretrained``, ``weights`` (the source, used only when pretrained) and ``drop_path``."""
     if name not in _BACKBONES:
         raise ValueError(f"unknown backbone '{name}'; available: {', '.join(list_backbones())}")
-    source = weights_source(weights, name) if pretrained else None
-    body = _BACKBONES[name](pretrained=pretrained, source=source)
-    if drop_path > 0:
-        add_drop_path(body, drop_path)
+    cfg = dataclasses.replace(cfg or ModelConfig(), **overrides)
+    source = weights_source(cfg.weights, name) if cfg.pretrained else None
+    body = _BACKBONES[name](pretrained=cfg.pretrained, source=source)
+    if cfg.drop_path > 0:
+        add_drop_path(body, cfg.drop_path)
     return body
 
 
@@ -171,7 +175,7 @@ class SmallCNN(Backbone):
 
 
 @register_backbone("small_cnn")
-def small_cnn(pretrained: bool = False, source: str | None = None) -> Backbone:
+def small_cnn(pretrained: bool, source: str | None) -> Backbone:
     if pretrained:
         raise ValueError("small_cnn has no pretrained weights; set model.pretrained: false")
     return SmallCNN()
@@ -215,7 +219,7 @@ def _cached_model(name: str, source: str, cache: str) -> nn.Module:
 
 
 def _resnet(name: str) -> Callable[..., Backbone]:
-    def make(pretrained: bool = False, source: str | None = None) -> Backbone:
+    def make(pretrained: bool, source: str | None) -> Backbone:
         m = _tv_model(name, pretrained, source)
         body = nn.Sequential(*list(m.children())[:-2])  # drop avgpool and fc
         return TorchvisionFeatures(body, m.fc.in_features, 32)
@@ -228,13 +232,13 @@ for _name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
 
 
 @register_backbone("alexnet")
-def alexnet(pretrained: bool = False, source: str | None = None) -> Backbone:
+def alexnet(pretrained: bool, source: str | None) -> Backbone:
     m = _tv_model("alexnet", pretrained, source)
     return TorchvisionFeatures(m.features[:-1], 256, 16)  # last conv stage, before the final max-pool
 
 
 @register_backbone("small_cnn_wide")
-def small_cnn_wide(pretrained: bool = False, source: str | None = None) -> Backbone:
+def small_cnn_wide(pretrained: bool, source: str | None) -> Backbone:
     """SmallCNN at twice the width (d = 128): the demo's second, costlier backbone for Table 5."""
     if pretrained:
         raise ValueError("small_cnn_wide has no pretrained weights; set model.pretrained: false")
@@ -261,6 +265,6 @@ class ViTPatchGrid(Backbone):
 
 
 @register_backbone("vit_b_16")
-def vit_b_16(pretrained: bool = False, source: str | None = None) -> Backbone:
+def vit_b_16(pretrained: bool, source: str | None) -> Backbone:
     """ViT-B/16 (224×224 input: its position embeddings are for a 14×14 grid)."""
     return ViTPatchGrid(_tv_model("vit_b_16", pretrained, source))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from l2l.config import ModelConfig
 
 
 class FCHead(nn.Module):
     prediction_key = "fc"
 
-    def __init__(self, dim: int, num_attributes: int, logit_bn: str = "none") -> None:
+    def __init__(self, dim: int, num_attributes: int, cfg: "ModelConfig") -> None:
+        """Reads ``model.logit_bn``."""
         super().__init__()
+        logit_bn = cfg.logit_bn
         self.fc = nn.Linear(dim, num_attributes)
         self.loss_weights = {"fc": 1.0}
         # official-code switch: BatchNorm1d on the logits ("both" = every head's logits)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
@@ -9,6 +11,9 @@ from l2l.methods import MASK_STRATEGIES
 from l2l.models.aqn import AttributeQueryNetwork
 from l2l.models.layers import (Decoder, PerAttributeLinear, SinePositionEmbedding2D, embedding_table,
                                feature_dropout, flatten_features)
+
+if TYPE_CHECKING:
+    from l2l.config import ModelConfig
 
 
 class LabelWordEmbedding(nn.Module):
@@ -20,8 +25,7 @@ class LabelWordEmbedding(nn.Module):
     N(0, 1/d) or ``normal`` N(0, 1) (the official code's ``nn.Embedding``).
     """
 
-    def __init__(self, num_attributes: int, dim: int, mask_strategy: str = "attribute_specific",
-                 embedding_init: str = "scaled") -> None:
+    def __init__(self, num_attributes: int, dim: int, mask_strategy: str, embedding_init: str) -> None:
         super().__init__()
         if mask_strategy not in MASK_STRATEGIES:
             raise ValueError(f"unknown mask strategy '{mask_strategy}'; choose one of {MASK_STRATEGIES}")
@@ -73,6 +77,13 @@ def mix_words(words: torch.Tensor, mix_lam: float, mix_labels: torch.Tensor) -> 
     return torch.where(agree, own, words)
 
 
+def random_mask(words: torch.Tensor, ratio: float, training: bool) -> torch.Tensor:
+    """Which words become [mask]: each with probability ``ratio`` in training, none at evaluation."""
+    if not training or ratio == 0.0:
+        return torch.zeros_like(words, dtype=torch.bool)
+    return torch.rand(words.shape, device=words.device) < ratio
+
+
 class ImageConditionedMLM(nn.Module):
     """IC-MLM: D decoder layers whose queries are the label tokens, cross-attending to the image.
 
@@ -80,10 +91,9 @@ class ImageConditionedMLM(nn.Module):
     with probability alpha, independently; at inference nothing is masked.
     """
 
-    def __init__(self, dim: int, num_attributes: int, num_layers: int = 2, num_heads: int = 4,
-                 ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
-                 mask_strategy: str = "attribute_specific", feature_dropout_p: float = 0.0,
-                 embedding_init: str = "scaled") -> None:
+    def __init__(self, dim: int, num_attributes: int, num_layers: int, num_heads: int, ffn_dim: int,
+                 dropout: float, *, mask_ratio: float, mask_strategy: str, feature_dropout_p: float,
+                 embedding_init: str) -> None:
         super().__init__()
         if not 0.0 <= mask_ratio <= 1.0:
             raise ValueError(f"mask ratio alpha must be in [0, 1], got {mask_ratio}")
@@ -93,10 +103,19 @@ class ImageConditionedMLM(nn.Module):
         self.classifier = PerAttributeLinear(num_attributes, dim)
         self.feature_dropout = feature_dropout(feature_dropout_p)
 
+    @classmethod
+    def from_config(cls, dim: int, num_attributes: int, cfg: "ModelConfig",
+                    decoder_dropout: float | None = None) -> "ImageConditionedMLM":
+        """Reads ``model.mlm_layers``, ``num_heads``, ``ffn_dim``, ``mask_ratio``, ``mask_strategy``,
+        ``feature_dropout``, ``label_embedding_init`` and ``dropout`` unless the caller gives another
+        ``decoder_dropout`` (Label2Label: ``model.mlm_dropout`` when set)."""
+        dropout = cfg.dropout if decoder_dropout is None else decoder_dropout
+        return cls(dim, num_attributes, cfg.mlm_layers, cfg.num_heads, cfg.ffn_dim, dropout,
+                   mask_ratio=cfg.mask_ratio, mask_strategy=cfg.mask_strategy, feature_dropout_p=cfg.feature_dropout,
+                   embedding_init=cfg.label_embedding_init)
+
     def random_mask(self, words: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.mask_ratio == 0.0:
-            return torch.zeros_like(words, dtype=torch.bool)
-        return torch.rand(words.shape, device=words.device) < self.mask_ratio
+        return random_mask(words, self.mask_ratio, self.training)
 
     def forward(self, words: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, mix_lam: float | None = None,
                 mix_labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -124,19 +143,15 @@ class Label2LabelHead(nn.Module):
     prediction_key = "mlm"
     accepts_mix = True
 
-    def __init__(self, dim: int, num_attributes: int, aqn_layers: int = 1, mlm_layers: int = 2,
-                 num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
-                 mask_strategy: str = "attribute_specific", mlm_weight: float = 1.0,
-                 logit_bn: str = "none", mlm_dropout: float | None = None, aqn_encoder_layers: int = 0,
-                 feature_dropout: float = 0.0, label_embedding_init: str = "scaled") -> None:
+    def __init__(self, dim: int, num_attributes: int, cfg: "ModelConfig") -> None:
+        """Reads the AQN's and the IC-MLM's keys (their ``from_config``), ``model.mlm_dropout``,
+        ``mlm_weight`` and ``logit_bn``."""
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
-        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout,
-                                         aqn_encoder_layers, feature_dropout, label_embedding_init)
-        self.mlm = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim,
-                                       dropout if mlm_dropout is None else mlm_dropout, mask_ratio, mask_strategy,
-                                       feature_dropout, label_embedding_init)
-        self.loss_weights = {"aqn": 1.0, "mlm": mlm_weight}
+        self.aqn = AttributeQueryNetwork.from_config(dim, num_attributes, cfg)
+        self.mlm = ImageConditionedMLM.from_config(dim, num_attributes, cfg, cfg.mlm_dropout)
+        self.loss_weights = {"aqn": 1.0, "mlm": cfg.mlm_weight}
+        logit_bn = cfg.logit_bn
         # official-code switches: BatchNorm1d on the IC-MLM logits ("mlm") or on both heads' logits
         # ("both"; the pseudo labels are then thresholded after the AQN's BN)
         self.aqn_bn = nn.BatchNorm1d(num_attributes) if logit_bn == "both" else nn.Identity()

@@ -40,7 +40,7 @@ class DecoderLayer(nn.Module):
     each with a residual connection and LayerNorm before the sub-layer.
     """
 
-    def __init__(self, dim: int, num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1) -> None:
+    def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float) -> None:
         super().__init__()
         self.self_attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
         self.cross_attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)

@@ -12,20 +12,24 @@ so the engine's one training loop trains the refiner alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from l2l.models.aqn import AttributeQueryNetwork
-from l2l.models.label2label import ImageConditionedMLM, LabelWordEmbedding, mix_words, pseudo_labels
+from l2l.models.label2label import (ImageConditionedMLM, LabelWordEmbedding, mix_words, pseudo_labels,
+                                   random_mask)
 from l2l.models.layers import PerAttributeLinear, SinePositionEmbedding2D, flatten_features
+
+if TYPE_CHECKING:
+    from l2l.config import ModelConfig
 
 
 class MaskedSentenceMLP(nn.Module):
     """MLM with an MLP: each word as (value, is-[mask]) -> D hidden layers -> M logits."""
 
-    def __init__(self, num_attributes: int, hidden: int = 2048, num_layers: int = 2, dropout: float = 0.1,
-                 mask_ratio: float = 0.1) -> None:
+    def __init__(self, num_attributes: int, hidden: int, num_layers: int, dropout: float, mask_ratio: float) -> None:
         super().__init__()
         self.mask_ratio = mask_ratio
         layers: list[nn.Module] = []
@@ -37,7 +41,7 @@ class MaskedSentenceMLP(nn.Module):
 
     def forward(self, words: torch.Tensor, mix_lam: float | None = None,
                 mix_labels: torch.Tensor | None = None) -> torch.Tensor:
-        masked = _random_mask(words, self.mask_ratio, self.training)
+        masked = random_mask(words, self.mask_ratio, self.training)
         values = words.float()
         if mix_lam is not None:  # the MLP's "embedding" of a word is its value: mix the values
             values = mix_lam * values + (1 - mix_lam) * mix_words(words, mix_lam, mix_labels).float()
@@ -48,9 +52,8 @@ class MaskedSentenceMLP(nn.Module):
 class MaskedSentenceEncoder(nn.Module):
     """MLM with a Transformer encoder: label-word embeddings (no position) -> D encoder layers."""
 
-    def __init__(self, dim: int, num_attributes: int, num_layers: int = 2, num_heads: int = 4,
-                 ffn_dim: int = 2048, dropout: float = 0.1, mask_ratio: float = 0.1,
-                 mask_strategy: str = "attribute_specific", embedding_init: str = "scaled") -> None:
+    def __init__(self, dim: int, num_attributes: int, num_layers: int, num_heads: int, ffn_dim: int,
+                 dropout: float, mask_ratio: float, mask_strategy: str, embedding_init: str) -> None:
         super().__init__()
         self.mask_ratio = mask_ratio
         self.embedding = LabelWordEmbedding(num_attributes, dim, mask_strategy, embedding_init)
@@ -62,14 +65,8 @@ class MaskedSentenceEncoder(nn.Module):
     def forward(self, words: torch.Tensor, mix_lam: float | None = None,
                 mix_labels: torch.Tensor | None = None) -> torch.Tensor:
         second = None if mix_lam is None else mix_words(words, mix_lam, mix_labels)
-        tokens = self.embedding(words, _random_mask(words, self.mask_ratio, self.training), mix_lam, second)
+        tokens = self.embedding(words, random_mask(words, self.mask_ratio, self.training), mix_lam, second)
         return self.classifier(self.encoder(tokens))
-
-
-def _random_mask(words: torch.Tensor, ratio: float, training: bool) -> torch.Tensor:
-    if not training or ratio == 0.0:
-        return torch.zeros_like(words, dtype=torch.bool)
-    return torch.rand(words.shape, device=words.device) < ratio
 
 
 class TwoStageHead(nn.Module):
@@ -81,12 +78,11 @@ class TwoStageHead(nn.Module):
     frozen_prefixes = ("backbone.", "projection.", "head.pos.", "head.aqn.")
 
     def __init__(self, dim: int, num_attributes: int, refiner: nn.Module, image_conditioned: bool,
-                 aqn_layers: int = 1, num_heads: int = 4, ffn_dim: int = 2048, dropout: float = 0.1,
-                 aqn_encoder_layers: int = 0) -> None:
+                 cfg: "ModelConfig") -> None:
+        """The frozen AQN reads the AQN's keys (:meth:`AttributeQueryNetwork.from_config`)."""
         super().__init__()
         self.pos = SinePositionEmbedding2D(dim)
-        self.aqn = AttributeQueryNetwork(dim, num_attributes, aqn_layers, num_heads, ffn_dim, dropout,
-                                         aqn_encoder_layers)
+        self.aqn = AttributeQueryNetwork.from_config(dim, num_attributes, cfg)
         self.refiner, self.image_conditioned = refiner, image_conditioned
         self.loss_weights = {"mlm": 1.0}  # the AQN is not trained again
         self.aqn.requires_grad_(False)
@@ -109,32 +105,24 @@ class TwoStageHead(nn.Module):
         return {"aqn": aqn_logits, "mlm": refined}
 
 
-def mlm_mlp_head(dim: int, num_attributes: int, mlm_layers: int = 2, ffn_dim: int = 2048, dropout: float = 0.1,
-                 mask_ratio: float = 0.1, aqn_layers: int = 1, num_heads: int = 4, aqn_encoder_layers: int = 0,
-                 **_: object) -> TwoStageHead:
-    refiner = MaskedSentenceMLP(num_attributes, ffn_dim, mlm_layers, dropout, mask_ratio)
-    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout,
-                        aqn_encoder_layers)
+def mlm_mlp_head(dim: int, num_attributes: int, cfg: "ModelConfig") -> TwoStageHead:
+    """Reads ``model.ffn_dim`` (the MLP's width), ``mlm_layers``, ``dropout``, ``mask_ratio`` and the AQN's keys."""
+    refiner = MaskedSentenceMLP(num_attributes, cfg.ffn_dim, cfg.mlm_layers, cfg.dropout, cfg.mask_ratio)
+    return TwoStageHead(dim, num_attributes, refiner, False, cfg)
 
 
-def mlm_encoder_head(dim: int, num_attributes: int, mlm_layers: int = 2, num_heads: int = 4, ffn_dim: int = 2048,
-                     dropout: float = 0.1, mask_ratio: float = 0.1, mask_strategy: str = "attribute_specific",
-                     aqn_layers: int = 1, aqn_encoder_layers: int = 0, label_embedding_init: str = "scaled",
-                     **_: object) -> TwoStageHead:
-    refiner = MaskedSentenceEncoder(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout, mask_ratio,
-                                    mask_strategy, label_embedding_init)
-    return TwoStageHead(dim, num_attributes, refiner, False, aqn_layers, num_heads, ffn_dim, dropout,
-                        aqn_encoder_layers)
+def mlm_encoder_head(dim: int, num_attributes: int, cfg: "ModelConfig") -> TwoStageHead:
+    """Reads ``model.mlm_layers``, ``num_heads``, ``ffn_dim``, ``dropout``, ``mask_ratio``, ``mask_strategy``,
+    ``label_embedding_init`` and the AQN's keys."""
+    refiner = MaskedSentenceEncoder(dim, num_attributes, cfg.mlm_layers, cfg.num_heads, cfg.ffn_dim, cfg.dropout,
+                                    cfg.mask_ratio, cfg.mask_strategy, cfg.label_embedding_init)
+    return TwoStageHead(dim, num_attributes, refiner, False, cfg)
 
 
-def icmlm_2stage_head(dim: int, num_attributes: int, mlm_layers: int = 2, num_heads: int = 4, ffn_dim: int = 2048,
-                      dropout: float = 0.1, mask_ratio: float = 0.1, mask_strategy: str = "attribute_specific",
-                      aqn_layers: int = 1, aqn_encoder_layers: int = 0, feature_dropout: float = 0.0,
-                      label_embedding_init: str = "scaled", **_: object) -> TwoStageHead:
-    refiner = ImageConditionedMLM(dim, num_attributes, mlm_layers, num_heads, ffn_dim, dropout, mask_ratio,
-                                  mask_strategy, feature_dropout, label_embedding_init)
-    return TwoStageHead(dim, num_attributes, refiner, True, aqn_layers, num_heads, ffn_dim, dropout,
-                        aqn_encoder_layers)
+def icmlm_2stage_head(dim: int, num_attributes: int, cfg: "ModelConfig") -> TwoStageHead:
+    """The IC-MLM's keys (:meth:`ImageConditionedMLM.from_config`; ``model.mlm_dropout`` is not read) and the AQN's."""
+    refiner = ImageConditionedMLM.from_config(dim, num_attributes, cfg)
+    return TwoStageHead(dim, num_attributes, refiner, True, cfg)
 
 
 def init_from_stage_one(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:

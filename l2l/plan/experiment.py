@@ -2,7 +2,9 @@
 
 Snakemake reads the ``configfile:`` files of the Snakefile in order, then ``--configfile`` files and
 ``--config`` values on top (dicts merged key by key); :func:`load_experiment` does the same, then
-validates with the one schema (:mod:`l2l.schema`).
+validates with the one schema (:mod:`l2l.schema`). The ``configfile:`` files are a workflow folder's
+``config/*.yaml`` when one is given, else the copies shipped in the package (:mod:`l2l.packaged`,
+equal to a checkout's).
 """
 
 from __future__ import annotations
@@ -11,27 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from l2l import packaged
 from l2l.errors import UserError
+from l2l.io import read_mapping
 from l2l.plan.runs import merge
 from l2l.schema import validate_config
 
-REPO = Path(__file__).resolve().parents[2]
 # the Snakefile's `configfile:` directives, in order (tests/test_plan.py keeps the two in step)
 CONFIG_FILES = ("config/config.yaml", "config/paper_datasets.yaml", "config/tables.yaml")
-
-
-def _read(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())}); fix the file") from e
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror}); check the path") from e
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a config file must be a mapping of keys")
-    return data
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -61,22 +50,37 @@ def check_experiment(config: dict[str, Any], source: str = "config") -> dict[str
 
 
 def load_experiment(configfiles: Sequence[str | Path] = (), overrides: Sequence[str] = (),
-                    root: str | Path = REPO) -> dict[str, Any]:
+                    root: str | Path | None = None) -> dict[str, Any]:
     """The validated experiment config: the Snakefile's config files <- ``configfiles`` <- ``overrides``,
-    then the user layer's rules and the rehearsal (:func:`l2l.plan.invocation.finish_config`)."""
+    then the user layer's rules and the rehearsal (:func:`l2l.plan.invocation.finish_config`).
+
+    ``root``: a workflow folder whose ``config/`` files are read; None reads the copies l2l ships."""
     from l2l.plan.invocation import finish_config
 
     config: dict[str, Any] = {}
     for f in CONFIG_FILES:
-        config = merge(config, _read(Path(root) / f))
+        config = merge(config, _config_file(root, f))
     user: dict[str, Any] = {}
     for f in configfiles:
-        user = merge(user, _read(f))
+        user = merge(user, read_mapping(f))
     user = merge(user, parse_overrides(overrides))
     config = check_experiment(merge(config, user))
     return check_experiment(finish_config(config, user, demo_dataset(root)))
 
 
-def demo_dataset(root: str | Path = REPO) -> str | None:
+def _config_file(root: str | Path | None, name: str) -> dict[str, Any]:
+    """One of the Snakefile's config files: the workflow folder's, or the packaged copy when ``root`` is None."""
+    return packaged.load_yaml(Path(name).name) if root is None else read_mapping(Path(root) / name)
+
+
+def workflow_root(explicit: str | Path | None = None) -> str | Path | None:
+    """The folder whose config/ a command reads: ``explicit``, else the working directory when it is a
+    workflow checkout (as Snakemake run there reads it), else None (the copies l2l ships)."""
+    if explicit is None and Path("config/config.yaml").is_file():
+        return "."
+    return explicit
+
+
+def demo_dataset(root: str | Path | None = None) -> str | None:
     """The ``dataset`` config/config.yaml names: its experiment is the demo's (l2l.plan.invocation)."""
-    return _read(Path(root) / CONFIG_FILES[0]).get("dataset")
+    return _config_file(root, CONFIG_FILES[0]).get("dataset")

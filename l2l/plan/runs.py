@@ -19,15 +19,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from l2l.config import PROTOCOLS, RunConfig, resolve
+from l2l.config import RunConfig, resolve
 from l2l.errors import UserError
 from l2l.methods import method_spec
 from l2l.plan.variants import nested, parse_variant, stage_one_variant, variant_name
+from l2l.protocols import DEFAULT_PROTOCOL, protocol_spec
 
 SECTIONS = ("model", "train", "data")
 # a run folder below <results_dir>/<experiment>/runs/ (the workflow's RUN_DIR, `l2l resolve`)
 RUN_PATH = "{dataset}/{backbone}/{method}/{variant}/{protocol}/seed{seed}"
-DEFAULT_PROTOCOL = "clean"  # of the default grid (`snakemake all`) and of a suite that names none
+
+
+def folder_templates(results_dir: str) -> tuple[str, str]:
+    """(run folder, prepared-dataset folder) templates below ``results_dir``: the workflow's RUN_DIR and
+    DATASET_DIR (workflow/rules/common.smk) and `l2l resolve`'s."""
+    return f"{results_dir}/{{experiment}}/runs/{RUN_PATH}", f"{results_dir}/datasets/{{dataset}}"
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,7 @@ class Planner:
 
     def base_run_config(self, dataset: str, protocol: str) -> dict[str, Any]:
         """Shared settings <- recipe <- recipe's protocol block: what variant names are relative to."""
-        if protocol not in PROTOCOLS:
-            raise UserError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
+        protocol_spec(protocol)  # a UserError naming the protocols for an unknown one
         cfg = _sections(self.config)
         cfg = merge(cfg, _sections(self.recipe(dataset)))
         block = (self.recipe(dataset).get("protocols") or {}).get(protocol)

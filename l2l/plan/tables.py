@@ -15,6 +15,7 @@ from typing import Any
 from l2l.errors import UserError
 from l2l.plan.runs import Planner, Run
 from l2l.plan.variants import variant_name
+from l2l.protocols import DEFAULT_PROTOCOL
 
 DEFAULT_COMPARE = (("label2label", "aqn"), ("aqn", "fc_head"))
 
@@ -27,7 +28,7 @@ def suite_map(suite: Mapping[str, Any], kind: str, name: str) -> str | None:
 
 def plan_table(name: str, spec: Mapping[str, Any], suite: Mapping[str, Any], seeds: Sequence[int],
                base_config: Callable[[str], Mapping[str, Any]], run_dir: Callable[..., str],
-               protocol: str = "clean", experiment: str = "", forced: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               protocol: str = DEFAULT_PROTOCOL, experiment: str = "", forced: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Cells (display rows and the reference runs of the comparisons) with their run folders.
 
     ``base_config(dataset)`` gives the dataset's run config under ``protocol`` (shared settings +

@@ -21,9 +21,10 @@ import pandas as pd
 
 from l2l.errors import UserError
 from l2l.io import atomic_write, file_set, read_yaml, write_text
+from l2l.protocols import DEFAULT_PROTOCOL
 from l2l.report import plots as figures
-from l2l.report.format import fmt, html_page, markdown_table, mean_std, method_label
-from l2l.report.runs import read_run
+from l2l.report.render import fmt, html_page, markdown_table, mean_std, method_label
+from l2l.report.run_reader import read_run
 
 _NOT_METRICS = ("run", "dataset", "method", "backbone", "selected_epoch", "train_seconds")
 
@@ -59,7 +60,7 @@ def paper_row(paper: Mapping[str, Any], cell: Mapping[str, Any]) -> dict[str, An
 # ----------------------------------------------------------------------------------------- building
 
 def _load_run(run: str) -> dict[str, Any]:
-    """The run's metrics (and seed) as one row (:func:`l2l.report.runs.read_run` without identity columns)."""
+    """The run's metrics (and seed) as one row (:func:`l2l.report.run_reader.read_run` without identity columns)."""
     return {k: v for k, v in read_run(run).items() if k not in _NOT_METRICS}
 
 
@@ -169,7 +170,7 @@ def cell_table(plan: Mapping[str, Any], summary: pd.DataFrame, metrics: Sequence
 
 def describe(plan: Mapping[str, Any]) -> str:
     """The line under a table's title: suite, protocol, data, seeds and what the columns mean."""
-    return (f"Suite `{plan['suite']}`, protocol `{plan.get('protocol', 'clean')}`: dataset `{plan['dataset']}` "
+    return (f"Suite `{plan['suite']}`, protocol `{plan.get('protocol', DEFAULT_PROTOCOL)}`: dataset `{plan['dataset']}` "
             f"(paper: {plan['paper_dataset']}), seeds {plan['seeds']}. Ours: test mean ± sample std over seeds "
             f"(n runs); paper: as printed; Δ = ours − paper (percentage points).")
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from l2l.io import atomic_write, write_text
 from l2l.metrics import lower_is_better
-from l2l.report.format import fmt
+from l2l.report.render import fmt
 
 # The paper's method ordering, best first (error: lower is better); a table is checked on the methods it has.
 PAPER_ORDER = ("label2label", "aqn", "fc_head")

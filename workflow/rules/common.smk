@@ -8,12 +8,13 @@ from snakemake.exceptions import WorkflowError
 from l2l.errors import UserError
 from l2l.gpu_lease import gpus_per_job
 from l2l.methods import wildcard_pattern
-from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets
+from l2l.plan import RUN_PATH, Planner, Run, TablePlanner, datasets, folder_templates
 from l2l.plan import resources
 from l2l.plan.experiment import check_experiment, demo_dataset
 from l2l.plan.invocation import STANDIN_MIRROR as STANDIN_MIRROR_DIR, finish_config, standins
-from l2l.weights import ENV_DIR as L2L_WEIGHTS_ENV, run_weights
+from l2l.protocols import wildcard_pattern as protocol_wildcard
 from l2l.report.header import GRID, Covered, ReportPage, report_mode, turn_off_raw_and_include
+from l2l.weights import ENV_DIR as L2L_WEIGHTS_ENV, run_weights
 
 try:  # the one schema (l2l/schema.py) and the cross-field checks; one line naming the key; then what the
     # user's --configfile/--config mean beyond the merge (own data's experiment, seeds of the suites, the rehearsal)
@@ -28,14 +29,13 @@ EXP_DIR = f"{RESULTS}/{EXPERIMENT}"  # the default grid's; a suite's runs and ta
 LOGS = f"{EXP_DIR}/logs"
 EXP = f"{RESULTS}/{{experiment}}"
 ELOGS = f"{EXP}/logs"
-DATASET_DIR = f"{RESULTS}/datasets/{{dataset}}"
 DOWNLOADS = f"{RESULTS}/downloads"
 WEIGHTS_DIR = f"{RESULTS}/weights"  # pretrained weights for offline train jobs (docs/weights.md)
 # Every job (and the SLURM jobs, which inherit the environment and parse this file again) loads pretrained
 # weights from the cache only, never from the internet; set here, not in the train rule, so that a run
 # trained before is not rerun for a changed shell command.
 os.environ.update({L2L_WEIGHTS_ENV: WEIGHTS_DIR, "TORCH_HOME": f"{WEIGHTS_DIR}/torch", "HF_HUB_OFFLINE": "1"})
-RUN_DIR = f"{EXP}/runs/{RUN_PATH}"
+RUN_DIR, DATASET_DIR = folder_templates(RESULTS)  # l2l resolve uses the same
 TRAIN_LOG = f"{ELOGS}/train/{RUN_PATH}.log"
 TRACKING_MARKER = f"{EXP}/mlflow_experiment.json"
 TABLE_DIR = f"{EXP}/tables/{{table}}"
@@ -66,7 +66,7 @@ wildcard_constraints:
     experiment="|".join(dict.fromkeys([EXPERIMENT, *TABLES.experiments()])),
     dataset="|".join(config["datasets"]),
     method=wildcard_pattern(),
-    protocol="official|clean",
+    protocol=protocol_wildcard(),
     seed=r"\d+",
     variant=r"[A-Za-z0-9_.,=-]+",
 

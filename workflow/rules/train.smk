@@ -35,7 +35,7 @@ rule train:
         run_dir=output_dir,
         cfg=run_config_json,
         tags=run_tags,
-        history=train_log_target,
+        log_target=train_log_target,  # the run folder's train.log, which {log} links to
         runs_per_gpu=config["resources"]["runs_per_gpu"],
     log:
         TRAIN_LOG,
@@ -51,7 +51,7 @@ rule train:
     # keeps the killed attempt's lines. Pretrained weights: only from the fetched cache, offline (the
     # environment common.smk sets: L2L_WEIGHTS_DIR, TORCH_HOME, HF_HUB_OFFLINE).
     shell:
-        "ln -sfn {params.history:q} {log:q}; "
+        "ln -sfn {params.log_target:q} {log:q}; "
         "echo \"==== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) ====\" >> {log:q}; "
         "l2l train --config-json {params.cfg:q} --set train.threads={threads} {params.tags:q} "
         "--runs-per-gpu {params.runs_per_gpu:q} --out {params.run_dir:q} >> {log:q} 2>&1"

@@ -9,9 +9,9 @@ import pandas as pd
 
 from l2l.io import atomic_write, file_set, write_text
 from l2l.metrics import METRICS
-from l2l.report.format import fmt, html_page, markdown_table, method_order
+from l2l.report.render import fmt, html_page, markdown_table, method_order
 from l2l.report.plots import plot_error
-from l2l.report.runs import read_run
+from l2l.report.run_reader import read_run
 
 IDENTITY = ("run", "dataset", "method", "backbone", "seed", "selected_epoch", "train_seconds")
 

@@ -1,0 +1,17 @@
+"""Builders shared by the test files (torch-free: conftest.py and the torch-free tests import this)."""
+
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_config(dataset: Path | str, tmp_path: Path, experiment: str, method: str = "label2label",
+               model: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
+               data: dict[str, Any] | None = None, **top: Any):
+    """A resolved RunConfig training on ``dataset``, tracked in ``tmp_path/mlflow.db`` under ``experiment``."""
+    from l2l.config import resolve
+
+    return resolve({"method": method, **top, "model": model or {}, "train": train or {},
+                    "data": {"path": str(dataset), **(data or {})},
+                    "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": experiment}})
