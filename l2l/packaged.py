@@ -23,17 +23,28 @@ COPIES = {
     "config.yaml": "config/config.yaml",
     "paper_datasets.yaml": "config/paper_datasets.yaml",
     "tables.yaml": "config/tables.yaml",
+    # the measured figures the per-run resource estimates use (l2l/plan/resources.py); benchmarks write the
+    # checkout's copy, and a new measurement is copied here (tests/test_packaged.py checks they are equal)
+    "benchmarks/gpu.json": "results/benchmarks/gpu.json",
+    "benchmarks/host_memory.json": "results/benchmarks/host_memory.json",
+    "benchmarks/host_memory_small_cnn.json": "results/benchmarks/host_memory_small_cnn.json",
+    "benchmarks/host_memory_small_cnn_wide.json": "results/benchmarks/host_memory_small_cnn_wide.json",
 }
 
 
 def text(name: str) -> str:
     """The text of a packaged file (a name of :data:`COPIES`)."""
-    if name not in COPIES:
+    if name not in COPIES and not (name.startswith("benchmarks/") and has(name)):
         raise ValueError(f"no packaged file '{name}'; l2l ships {', '.join(COPIES)}")
     try:
-        return resources.files("l2l").joinpath("defaults", name).read_text(encoding="utf-8")
+        return resources.files("l2l").joinpath("defaults", *name.split("/")).read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise UserError(f"l2l/defaults/{name} is missing from the installed package; reinstall l2l") from e
+
+
+def has(name: str) -> bool:
+    """Whether l2l ships ``name`` (also an optional measurement, e.g. ``benchmarks/host_memory_cuda.json``)."""
+    return resources.files("l2l").joinpath("defaults", *name.split("/")).is_file()
 
 
 def load_yaml(name: str) -> dict[str, Any]:

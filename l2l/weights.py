@@ -24,45 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l2l.errors import UserError
+from l2l.pretrained import (  # noqa: F401  (the names the fetch and the CLI share with the models)
+    CHUNK, ENV_DIR, FETCH_HINT, WeightFile, _recorded, cached_path, load_state_dict, sha256_of, weight_file)
 
-ENV_DIR = "L2L_WEIGHTS_DIR"  # set for train jobs: load pretrained weights from this cache only
-CHUNK = 1 << 20
 HF_URL = "https://huggingface.co/{repo}/resolve/main/model.safetensors"
-FETCH_HINT = ("fetch them once on a machine that has internet (e.g. the login node): `snakemake --cores 1 <target> "
-              "--until fetch_weights` or `l2l weights fetch --target <target> --cache results/weights`; or set "
-              "weights_mirror to a folder or URL holding the files (docs/weights.md)")
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """One pretrained-weights file: which backbone/source it serves and where it lives in the cache."""
-
-    backbone: str
-    source: str      # the model.weights source (torchvision_v1, timm, ...)
-    library: str     # torchvision | timm
-    identifier: str  # ResNet50_Weights.IMAGENET1K_V1 | resnet50 (timm model name)
-    relpath: str     # torchvision/resnet50-0676ba61.pth | timm/resnet50.safetensors
-    url: str | None  # the official download (torchvision); timm's is resolved from timm's registry at fetch
-
-    @property
-    def sha256_relpath(self) -> str:
-        return self.relpath + ".sha256"
-
-
-def weight_file(backbone: str, source: str) -> WeightFile:
-    """The cache entry of ``backbone``'s weights from ``source`` (a ValueError if it has none)."""
-    import torchvision
-
-    from l2l.models.backbones import select_weights
-
-    library, identifier = select_weights(backbone, source)
-    if library == "timm":
-        return WeightFile(backbone, source, "timm", identifier, f"timm/{identifier}.safetensors", None)
-    enum_name, member = identifier.split(".")
-    weights = torchvision.models.get_model_weights(backbone)[member]
-    assert type(weights).__name__ == enum_name
-    return WeightFile(backbone, source, "torchvision", identifier,
-                      f"torchvision/{os.path.basename(urllib.parse.urlparse(weights.url).path)}", weights.url)
 
 
 def of_relpath(relpath: str) -> WeightFile:
@@ -78,14 +43,6 @@ def of_relpath(relpath: str) -> WeightFile:
             if wf.relpath == relpath:
                 return wf
     raise UserError(f"no backbone has pretrained weights named {relpath}; see docs/weights.md for the names")
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _source_url(wf: WeightFile, mirror: str | None) -> str:
@@ -157,39 +114,10 @@ def fetch(wf: WeightFile, cache: str | os.PathLike, mirror: str | None = None) -
     return dest
 
 
-def _recorded(sidecar: Path) -> str:
-    return sidecar.read_text().split()[0] if sidecar.is_file() and sidecar.read_text().strip() else ""
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.part")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def cached_path(wf: WeightFile, cache: str | os.PathLike) -> Path:
-    """The cached file, its sha256 checked against the manifest; one line naming the fix if not."""
-    path, sidecar = Path(cache, wf.relpath), Path(cache, wf.sha256_relpath)
-    if not path.is_file() or not sidecar.is_file():
-        raise UserError(f"pretrained weights {wf.relpath} ({wf.backbone}, model.weights={wf.source}) are not in "
-                        f"the weights cache {cache}; this job reads weights offline only: {FETCH_HINT}")
-    digest, recorded = sha256_of(path), _recorded(sidecar)
-    if digest != recorded:
-        raise UserError(f"{path} has sha256 {digest[:12]}… but the manifest {sidecar} says {recorded[:12]}…; "
-                        f"delete both and fetch again ({FETCH_HINT})")
-    return path
-
-
-def load_state_dict(wf: WeightFile, cache: str | os.PathLike) -> dict:
-    """The cached weights as a state dict (never unpickled: weights_only / safetensors)."""
-    path = cached_path(wf, cache)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def write_standin_mirror(directory: str | os.PathLike, backbones: Iterable[tuple[str, str]],

@@ -19,6 +19,8 @@ from l2l.devices import device_record, resolve_device
 from l2l.errors import UserError
 from l2l.gpu_lease import GpuBusy, acquire, gpus_per_job, lease_for_run, try_acquire
 
+from helpers import REPO
+
 IDS4 = ["0", "1", "2", "3"]
 
 
@@ -62,8 +64,6 @@ HOLDER = """
 import sys, time
 from pathlib import Path
 from l2l.gpu_lease import try_acquire
-
-from helpers import REPO
 lease = try_acquire(["0"], 1, Path(sys.argv[1]))
 print(lease.gpu_id, flush=True)
 time.sleep(float(sys.argv[2]))

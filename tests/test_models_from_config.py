@@ -21,6 +21,8 @@ import pytest
 from l2l.config import ModelConfig, RunConfig
 from l2l.schema import section_properties
 
+from helpers import REPO
+
 MODEL_KEYS = {f.name for f in dataclasses.fields(ModelConfig)}
 
 
@@ -73,8 +75,6 @@ from l2l.engine import build_model
 from l2l.errors import UserError
 from l2l.models import register_method
 from l2l.models.fc_head import FCHead
-
-from helpers import REPO
 
 
 class ToyHead(FCHead):

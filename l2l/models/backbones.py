@@ -19,43 +19,9 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import StochasticDepth
 
-from l2l import weights as weights_cache
+from l2l import pretrained as weights_cache
+from l2l.pretrained import TIMM_EXTRA, TIMM_NAMES, WEIGHT_SOURCES, select_weights, weights_source  # noqa: F401
 from l2l.config import ModelConfig
-
-WEIGHT_SOURCES = ("torchvision_default", "torchvision_v1", "torchvision_v2", "timm")
-_TV_MEMBER = {"torchvision_default": "DEFAULT", "torchvision_v1": "IMAGENET1K_V1", "torchvision_v2": "IMAGENET1K_V2"}
-# timm model names whose default pretrained weights ``model.weights: timm`` loads; the keys of timm's
-# ResNets are torchvision's, so they load into our torchvision ResNet as they are
-TIMM_NAMES = {name: name for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")}
-TIMM_EXTRA = "model.weights=timm needs the optional extra timm: pip install '.[timm]' (or pip install timm)"
-
-
-def weights_source(weights: str | Mapping[str, str], backbone: str) -> str:
-    """The source for ``backbone``: ``weights`` is one source, or a mapping backbone → source with an
-    optional ``default`` (e.g. the official LFWA code: timm for ResNet-50, torchvision V1 for ResNet-101)."""
-    source = weights.get(backbone, weights.get("default", "torchvision_default")) \
-        if isinstance(weights, Mapping) else weights
-    if source not in WEIGHT_SOURCES:
-        raise ValueError(f"unknown model.weights source '{source}' for {backbone}; choose one of "
-                         f"{', '.join(WEIGHT_SOURCES)}")
-    return source
-
-
-def select_weights(backbone: str, source: str) -> tuple[str, str]:
-    """(library, identifier) of the pretrained weights, without loading anything.
-
-    ("torchvision", "ResNet50_Weights.IMAGENET1K_V1") or ("timm", "resnet50"); a source the backbone
-    does not have (e.g. V2 for AlexNet, timm for ViT) is a ValueError naming what exists."""
-    if source == "timm":
-        if backbone not in TIMM_NAMES:
-            raise ValueError(f"model.weights=timm is available for {', '.join(TIMM_NAMES)}, not {backbone}")
-        return "timm", TIMM_NAMES[backbone]
-    enum = torchvision.models.get_model_weights(backbone)
-    member = _TV_MEMBER[source]
-    if member not in enum.__members__:
-        raise ValueError(f"torchvision has no {member} weights for {backbone} (model.weights={source}); "
-                         f"available: {', '.join(enum.__members__)}")
-    return "torchvision", str(enum[member])
 
 
 def _timm_state_dict(name: str) -> dict[str, torch.Tensor]:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from l2l import packaged
 from l2l.errors import UserError
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "results" / "benchmarks"
 REF_PIXELS = 250 * 250  # gpu.json's ResNet-50 input
 MEASURED_METHODS = ("fc_head", "aqn", "label2label")
 # multiply-accumulates per image relative to ResNet-50 at the same input: an extrapolation from ResNet-50.
@@ -51,11 +51,12 @@ DEFAULTS = {"gpu_speed": 1.0, "safety": 2.0, "mem_safety": 1.5, "runtime_floor":
 
 @functools.lru_cache(maxsize=None)
 def _json(name: str) -> dict[str, Any]:
-    path = BENCHMARKS / name
-    if not path.is_file():
-        raise UserError(f"{path} is missing: the resource estimates need it (run benchmarks/gpu.sh on the reference "
-                        f"GPU / python -m benchmarks.host_memory), or set resources.runtime and resources.mem_mb")
-    return json.loads(path.read_text())
+    """A measurement l2l ships (l2l/defaults/benchmarks/, copied from results/benchmarks/)."""
+    if not packaged.has(f"benchmarks/{name}"):
+        raise UserError(f"l2l/defaults/benchmarks/{name} is missing: the resource estimates need it (run "
+                        f"benchmarks/gpu.sh on the reference GPU / python -m benchmarks.host_memory, then copy the "
+                        f"result there), or set resources.runtime and resources.mem_mb")
+    return json.loads(packaged.text(f"benchmarks/{name}"))
 
 
 def reference_card() -> str:
@@ -159,7 +160,7 @@ def estimate_seconds(run: Mapping[str, Any], sizes: Mapping[str, int], gpu_speed
 def host_memory_mb(run: Mapping[str, Any], sizes: Mapping[str, int]) -> float:
     """Peak host memory of the job before the safety factor (benchmarks/host_memory.py's figures)."""
     own = f"host_memory_{run['backbone']}.json"  # a backbone measured on its own (the demo's small CNNs)
-    cpu = _json(own if (BENCHMARKS / own).is_file() else "host_memory.json")
+    cpu = _json(own if packaged.has(f"benchmarks/{own}") else "host_memory.json")
     mb = float(cpu["main_process_mb"])
     if str(run["train"].get("device", "auto")) != "cpu":
         mb += cuda_host_mb()
@@ -179,9 +180,8 @@ CUDA_HOST_MB = 2048  # NOT measured (no GPU where this was written): used until 
 def cuda_host_mb() -> float:
     """Extra host memory of a CUDA process over the CPU one: measured (``python -m benchmarks.host_memory
     --device cuda`` writes host_memory_cuda.json) where available, else the stated placeholder."""
-    cuda = BENCHMARKS / "host_memory_cuda.json"
-    if cuda.is_file():
-        return max(0.0, float(json.loads(cuda.read_text())["main_process_mb"]) - float(_json("host_memory.json")["main_process_mb"]))
+    if packaged.has("benchmarks/host_memory_cuda.json"):
+        return max(0.0, float(_json("host_memory_cuda.json")["main_process_mb"]) - float(_json("host_memory.json")["main_process_mb"]))
     return float(CUDA_HOST_MB)
 
 
