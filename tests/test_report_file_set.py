@@ -10,8 +10,8 @@ import os
 import yaml
 
 from l2l.io import OutputWriteError
-from l2l.report import demo
-from l2l.report.demo import aggregate
+from l2l.report import aggregate as aggregate_module
+from l2l.report.aggregate import aggregate
 
 
 def _runs(root, errors):
@@ -37,14 +37,14 @@ def test_disk_full_mid_aggregate_leaves_the_previous_set(tmp_path, monkeypatch):
     aggregate(_runs(tmp_path / "a", [10.0, 12.0]), out)
     before = _snapshot(out)
     assert sorted(before) == ["error.png", "runs.csv", "runs.html", "table.csv", "table.html", "table.md"]
-    real = demo.write_text
+    real = aggregate_module.write_text
 
     def full_at_md(path, text):
         if path.name == "table.md":
             raise OutputWriteError(f"{path}: cannot write ({os.strerror(errno.ENOSPC)})")
         return real(path, text)
 
-    monkeypatch.setattr(demo, "write_text", full_at_md)
+    monkeypatch.setattr(aggregate_module, "write_text", full_at_md)
     try:
         aggregate(_runs(tmp_path / "b", [30.0, 34.0]), out)
     except OutputWriteError:
