@@ -106,8 +106,17 @@ def plot_bars(plan: Mapping[str, Any], summary: pd.DataFrame, metric: str, path:
 
 def curve_column(histories: Sequence[pd.DataFrame]) -> str:
     """The per-epoch error the run selected its epoch on: ``val_error``, or ``test_error`` for runs without a
-    val split (the official protocol trains on train+val and selects on test, so its history has no val)."""
-    return "val_error" if all("val_error" in h for h in histories) else "test_error"
+    val split (the official protocol trains on train+val and selects on test, so its history has no val), or
+    ``train_loss`` for runs that evaluate only once, at the end (the official Clothing recipe keeps its last
+    epoch: its history holds no per-epoch error)."""
+    for column in ("val_error", "test_error"):
+        if all(column in h for h in histories):
+            return column
+    return "train_loss"
+
+
+CURVE_LABELS = {"val_error": "validation error (%)", "test_error": "test error (%), the selection split",
+                "train_loss": "training loss (no per-epoch evaluation)"}
 
 
 def plot_curves(plan: Mapping[str, Any], summary: pd.DataFrame, path: Path) -> None:
@@ -124,7 +133,7 @@ def plot_curves(plan: Mapping[str, Any], summary: pd.DataFrame, path: Path) -> N
         ax.plot(df.index, df["mean"], label=label)
         ax.fill_between(df.index, df["mean"] - df["std"], df["mean"] + df["std"], alpha=0.15)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation error (%)" if column == "val_error" else "test error (%), the selection split")
+    ax.set_ylabel(CURVE_LABELS[column])
     ax.set_title(f"{plan['table']}: training curves", fontsize=9)
     ax.legend(fontsize=7)
     _save(fig, path)
