@@ -13,6 +13,7 @@ from l2l import __version__
 from l2l.errors import Preempted, UserError
 from l2l.logs import job_logger
 from l2l.protocols import DEFAULT_PROTOCOL, protocol_names
+from l2l.plan.experiment import add_experiment_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,11 +85,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_resolve(args: argparse.Namespace) -> None:
     """Print the resolved run config of one grid point, from the same config files Snakemake reads."""
     from l2l.plan import Planner, Run, folder_templates
-    from l2l.plan.experiment import load_experiment
+    from l2l.plan.experiment import experiment_from_args
 
-    from l2l.plan.experiment import workflow_root
-
-    config = load_experiment(args.configfile or [], args.config or [], workflow_root(args.workflow_dir))
+    config = experiment_from_args(args)
     run_dir, dataset_dir = folder_templates(config["results_dir"])
     planner = Planner(config, run_dir.format, dataset_dir.format)
     if args.dataset not in config["datasets"]:
@@ -452,11 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--variant", default="base", help="canonical variant name, e.g. mlm_layers=3 (default base)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--protocol", choices=protocol_names(), help=f"default: config protocol, else {DEFAULT_PROTOCOL}")
-    r.add_argument("--configfile", action="append", help="extra config file, as snakemake --configfile")
-    r.add_argument("--workflow-dir", metavar="DIR", help="read DIR/config/*.yaml as the Snakefile does (default: "
-                                                         "the current folder if it has config/config.yaml, else "
-                                                         "the defaults shipped with l2l)")
-    r.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="overrides, as snakemake --config")
+    add_experiment_options(r)
     r.set_defaults(func=cmd_resolve)
 
     i = sub.add_parser("init-tracking", help="create the MLflow store and experiment once, before parallel jobs",

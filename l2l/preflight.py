@@ -349,9 +349,9 @@ def run(config: Mapping[str, Any], target: str | list[str], out: str | None, loc
 
 
 def cmd_preflight(args) -> None:
-    from l2l.plan.experiment import load_experiment, workflow_root
+    from l2l.plan.experiment import experiment_from_args
 
-    config = load_experiment(args.configfile or [], args.config or [], workflow_root())
+    config = experiment_from_args(args)
     suite = suite_of_target(config, args.target)
     out = args.out
     if out is None:
@@ -365,6 +365,8 @@ def cmd_preflight(args) -> None:
 def add_parser(sub) -> None:
     import argparse
 
+    from l2l.plan.experiment import add_experiment_options
+
     p = sub.add_parser("preflight", help="check a target before any train job: data, packages, weights, GPU, disk; GPU-hours",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Lists every problem at once (one line each, with its fix) and exits non-zero if "
@@ -375,6 +377,5 @@ def add_parser(sub) -> None:
     p.add_argument("target", help="paper, ablations, a table (table5), or all")
     p.add_argument("--out", help="report file (default <results_dir>/<suite experiment>/preflight.md)")
     p.add_argument("--cluster", action="store_true", help="train jobs go to a cluster: do not ask for a GPU here")
-    p.add_argument("--configfile", action="append", help="extra config file, as snakemake --configfile")
-    p.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="overrides, as snakemake --config")
+    add_experiment_options(p)
     p.set_defaults(func=cmd_preflight)

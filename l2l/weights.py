@@ -171,11 +171,11 @@ def target_weights(config: dict, target: str) -> list[WeightFile]:
 
 
 def _pairs(args) -> list[tuple[str, str]]:
-    from l2l.plan.experiment import load_experiment, workflow_root
+    from l2l.plan.experiment import experiment_from_args
 
     pairs = [tuple(b.split(":", 1)) if ":" in b else (b, "torchvision_default") for b in args.backbone or []]
     if args.target:
-        config = load_experiment(args.configfile or [], args.config or [], workflow_root())
+        config = experiment_from_args(args)
         pairs += [(wf.backbone, wf.source) for wf in target_weights(config, args.target)]
     if not pairs and not args.target:
         raise UserError("name weights with --backbone BACKBONE:SOURCE or --target TARGET")
@@ -205,6 +205,8 @@ def add_parser(sub) -> None:
     """``l2l weights fetch|standin|list`` (cli.py registers it)."""
     import argparse
 
+    from l2l.plan.experiment import add_experiment_options
+
     w = sub.add_parser("weights", help="pretrained weights for offline GPU nodes: fetch into the cache, list, stand-ins",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="fetch: download weights once into the cache (results/weights) and record their "
@@ -223,8 +225,7 @@ def add_parser(sub) -> None:
     w.add_argument("--mirror", help="fetch: a folder or http(s) URL holding the same relative paths (weights_mirror)")
     w.add_argument("--out", help="standin: the mirror folder to write")
     w.add_argument("--seed", type=int, default=0, help="standin: seed of the random weights (default 0)")
-    w.add_argument("--configfile", action="append", help="--target: extra config file, as snakemake --configfile")
-    w.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="--target: overrides, as snakemake --config")
+    add_experiment_options(w, "--target: ")
     w.set_defaults(func=cmd_weights)
 
 

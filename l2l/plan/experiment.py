@@ -81,6 +81,21 @@ def workflow_root(explicit: str | Path | None = None) -> str | Path | None:
     return explicit
 
 
+def add_experiment_options(parser, what: str = "") -> None:
+    """``--configfile``, ``--config`` and ``--workflow-dir``: the experiment config a command reads, as Snakemake
+    run in that folder reads it (``l2l resolve``, ``preflight``, ``weights``)."""
+    parser.add_argument("--configfile", action="append", help=f"{what}extra config file, as snakemake --configfile")
+    parser.add_argument("--config", nargs="+", metavar="KEY=VALUE", help=f"{what}overrides, as snakemake --config")
+    parser.add_argument("--workflow-dir", metavar="DIR", help="read DIR/config/*.yaml as the Snakefile does (default: "
+                                                             "the current folder if it has config/config.yaml, else "
+                                                             "the defaults shipped with l2l)")
+
+
+def experiment_from_args(args) -> dict[str, Any]:
+    """The validated experiment config of :func:`add_experiment_options`' options."""
+    return load_experiment(args.configfile or [], args.config or [], workflow_root(args.workflow_dir))
+
+
 def demo_dataset(root: str | Path | None = None) -> str | None:
     """The ``dataset`` config/config.yaml names: its experiment is the demo's (l2l.plan.invocation)."""
     return _config_file(root, CONFIG_FILES[0]).get("dataset")
