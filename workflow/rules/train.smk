@@ -35,7 +35,7 @@ rule train:
         run_dir=output_dir,
         cfg=run_config_json,
         tags=run_tags,
-        log_target=train_log_target,  # the run folder's train.log, which {log} links to
+        log_target=train_log_target,  # the run folder's train.log, which the rule's log links to
         runs_per_gpu=config["resources"]["runs_per_gpu"],
     log:
         TRAIN_LOG,
