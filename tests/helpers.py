@@ -15,3 +15,8 @@ def run_config(dataset: Path | str, tmp_path: Path, experiment: str, method: str
     return resolve({"method": method, **top, "model": model or {}, "train": train or {},
                     "data": {"path": str(dataset), **(data or {})},
                     "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": experiment}})
+
+
+def leftovers(parent: Path) -> list[str]:
+    """What a failed preparer left in ``parent`` (its staging ``.out*`` folders or ``out``): must be nothing."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(".out") or p.name == "out")

@@ -1,11 +1,23 @@
-"""The downloader against a real HTTP server on 127.0.0.1 that honours Range (and one that does not)."""
+"""The downloader against a real HTTP server on 127.0.0.1 that honours Range (and one that does not); archive
+extraction refusing unsafe tar entries; a download URL's token never reaching a log, meta.yaml or MLflow."""
 
 import hashlib
+import io
+import subprocess
+import sys
+import tarfile
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
+from helpers import REPO, leftovers
+from realformats import make_csv
 
+from l2l.cli import main
+from l2l.data.prepare import prepare
+from l2l.tracking import list_runs
 from l2l.data.prepare.download import download
 from l2l.errors import UserError
 
@@ -108,3 +120,112 @@ def test_http_error_is_clear(server, tmp_path):
     with pytest.raises(UserError, match="HTTP 404"):
         download(f"{base}/missing.zip", tmp_path / "m.zip", log=lambda m: None)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- item 13: tar entries refused by the safety filter ----
+@pytest.mark.parametrize("entry, why", [("../evil.txt", "path leaves the extraction folder"),
+                                        ("c/tty", "device, FIFO or other special file"),
+                                        ("link", "link pointing outside the extraction folder")])
+def test_refused_tar_entry_is_named_with_the_reason(tmp_path, entry, why):
+    src = tmp_path / "c"
+    make_csv(src)
+    archive = tmp_path / "c.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(src, arcname="c")
+        info = tarfile.TarInfo(entry if entry != "link" else "c/link")
+        if entry == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "../../../../etc"
+        elif entry == "c/tty":
+            info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 5, 0
+        else:
+            info.size = 4
+        t.addfile(info, io.BytesIO(b"evil") if info.size else None)
+    with pytest.raises(UserError) as e:
+        prepare("csv", archive, tmp_path / "out")
+    text = str(e.value)
+    assert text.startswith(f"{archive}: refused to extract entry '") and f"({why})" in text, text
+    assert "truncated or corrupt" not in text and "\n" not in text
+    assert leftovers(tmp_path) == [] and not (tmp_path / "evil.txt").exists()
+
+
+
+# ---- item 12: a download URL's token never reaches a log, meta.yaml or MLflow ----
+SECRET = "s3cr3t-T0KEN"
+
+
+@pytest.fixture
+def zip_server(tmp_path):
+    """A real HTTP server serving make_csv's folder as a zip at any path (query strings ignored)."""
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    make_csv(tmp_path / "served" / "mine")
+    payload = Path(shutil.make_archive(str(tmp_path / "mine"), "zip", tmp_path / "served", "mine")).read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _all_text(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file())
+
+
+def test_download_url_token_is_redacted_everywhere(zip_server, tmp_path, capsys, monkeypatch):
+    from l2l.config import resolve
+    from l2l.engine import train
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    url = f"http://{zip_server}/files/mine.zip?token={SECRET}&expires=1#{SECRET}"
+    shown = f"http://{zip_server}/files/mine.zip?<redacted>#<redacted>"
+    work = tmp_path / "work"
+    archive = work / "downloads" / "mine.zip"
+    assert main(["download", "--url", url, "--out", str(archive)]) == 0
+    # urllib cannot send user:password@ itself, but the URL recorded may carry them
+    recorded = f"https://user:{SECRET}@{zip_server}/files/mine.zip?sig={SECRET}"
+    assert main(["prepare", "csv", "--source", str(archive), "--out", str(work / "prepared"),
+                 "--source-url", recorded]) == 0
+    logs = capsys.readouterr()
+    meta = yaml.safe_load((work / "prepared" / "meta.yaml").read_text())
+    assert meta["source"]["url"] == f"https://<redacted>@{zip_server}/files/mine.zip?<redacted>"
+    assert f"downloaded {shown}" in logs.out
+    cfg = resolve({"method": "fc_head", "model": {"ffn_dim": 16}, "train": {"epochs": 1, "batch_size": 4},
+                   "data": {"path": str(work / "prepared"), "image_size": [16, 16]},
+                   "tracking": {"uri": f"sqlite:///{work}/mlflow.db", "experiment": "redact"}})
+    lines = []
+    train(cfg, work / "run", log=lines.append)
+    (run,) = list_runs(f"sqlite:///{work}/mlflow.db", "redact")
+    assert run.data.tags["source_url"] == meta["source"]["url"]  # the tag is there, redacted
+    assert meta["source"]["url"] in (work / "mlflow.db").read_bytes().decode("latin-1")  # the scan sees tags
+    everything = logs.out + logs.err + "\n".join(lines) + _all_text(work)
+    assert SECRET not in everything and "user:" not in everything
+
+
+def test_snakemake_never_prints_a_download_url_token(tmp_path):
+    """Issue 13 item 12, the workflow side: the URL reaches `l2l download` / `l2l prepare` in a file, so
+    neither the printed shell commands nor Snakemake's log show its query string."""
+    repo = REPO
+    secret = "s3cr3t-T0KEN"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"mine": {
+        "source": "csv", "url": f"https://example.org/data/mine.zip?token={secret}"}}}))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory",
+                          str(tmp_path), "--configfile", str(config), "-n", "-p", "results/datasets/mine/meta.yaml"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "l2l download --url-file" in res.stdout and "--source-url-file" in res.stdout
+    logs = "".join(p.read_text() for p in (tmp_path / ".snakemake" / "log").glob("*.log"))
+    assert secret not in res.stdout + res.stderr + logs

@@ -82,3 +82,20 @@ def test_snakemake_creates_the_rule_environment_where_conda_exists(tmp_path):
                           str(tmp_path), "--sdm", "conda", "--conda-create-envs-only", "--cores", "1", "all"],
                          capture_output=True, text=True, timeout=3000)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+# the Python floor is Snakemake's (issue 13, item 15)
+def _floor(spec: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.search(r">=\s*([\d.]+)", spec).group(1).split("."))
+
+
+def test_python_floor_matches_snakemake_and_the_docs():
+    ours = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    snakemake = importlib.metadata.metadata("snakemake")["Requires-Python"]
+    assert _floor(ours) >= _floor(snakemake), (ours, snakemake)
+    floor = ".".join(map(str, _floor(ours)))
+    for doc in ("README.md", "environment.yml", "docs/performance.md", "config/README.md"):
+        said = re.findall(r"python\W{0,3}(?:>=|≥|=)\s*(3\.\d+)", (REPO / doc).read_text(), re.IGNORECASE)
+        assert all(tuple(map(int, v.split("."))) >= _floor(ours) for v in said), (doc, said)
+    assert f"Python ≥ {floor}" in (REPO / "README.md").read_text()
+    assert f"python={floor}" in (REPO / "environment.yml").read_text()

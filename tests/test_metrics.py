@@ -48,3 +48,22 @@ def test_perfect_prediction():
     y = np.array([[1, 0], [0, 1]], dtype=np.int8)
     out = M.compute_metrics(y.astype(float), y, ["a", "b"])
     assert out["error"] == 0 and out["mA"] == 100 and out["f1"] == 100
+
+
+# ---- item 5 (metrics): an attribute with no known label is not scored as 0 % ----
+def test_metrics_leave_out_an_attribute_without_known_labels():
+    """Three attributes, all known ones predicted right, the third unknown everywhere: 100, not 66.67."""
+    labels = np.array([[1, 0, -1], [0, 1, -1], [1, 1, -1]], dtype=np.int8)
+    probs = np.where(labels == 1, 0.9, 0.1)
+    out = M.compute_metrics(probs, labels, ["a", "b", "c"], {"g": ["a", "c"], "only_c": ["c"]})
+    assert out["mA"] == pytest.approx(100.0)  # was (100 + 100 + 0) / 3 = 66.67
+    assert out["per_attribute_accuracy"] == {"a": 100.0, "b": 100.0}
+    assert out["group_accuracy"] == {"g": 100.0}  # was 50; a group with nothing scored is left out
+    assert out["error"] == 0.0
+    # a wrong prediction on a scored attribute still counts: a: 2/3 right, TPR 1/2, TNR 1 -> mA of a = 75
+    probs[0, 0] = 0.1
+    out = M.compute_metrics(probs, labels, ["a", "b", "c"])
+    assert out["mA"] == pytest.approx((75 + 100) / 2)
+    assert out["per_attribute_accuracy"]["a"] == pytest.approx(200 / 3)
+    assert np.isnan(M.mean_accuracy(np.zeros((2, 2)), np.full((2, 2), -1)))  # nothing to score
+

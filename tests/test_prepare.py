@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import leftovers
+from PIL import Image
 from realformats import CLOTHING_STEMS, PA100K_ATTRIBUTES, make_clothing, make_csv, make_lfwa, make_pa100k
 
 from l2l.cli import main
@@ -279,3 +281,20 @@ def test_training_on_prepared_clothing_tags_the_source_checksum(tmp_path, monkey
     (run,) = list_runs(f"sqlite:///{tmp_path}/mlflow.db", "clothing")
     sha = yaml.safe_load((out / "meta.yaml").read_text())["source"]["archive_sha256"]
     assert run.data.tags["source_sha256"] == sha
+
+
+def test_every_preparer_refuses_list_paths_leaving_the_source(tmp_path, monkeypatch):
+    """The same guard for the paper's formats (here an LFWA list): checked before any image is opened."""
+    from realformats import make_lfwa
+
+    make_lfwa(tmp_path / "l")
+    lines = (tmp_path / "l" / "train.txt").read_text().splitlines()
+    lines[1] = " ".join(["../../../../../etc/hostname", *lines[1].split()[1:]])
+    (tmp_path / "l" / "train.txt").write_text("\n".join(lines) + "\n")
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(str(fp)) or real_open(fp, *a, **k))
+    with pytest.raises(UserError, match=r"image path 'source/lfw/../../../../../etc/hostname' in the label file "
+                                        r"leaves the source folder") as info:
+        prepare("lfwa", tmp_path / "l", tmp_path / "out")
+    assert str(tmp_path / "l") in str(info.value) and opened == [] and leftovers(tmp_path) == []
