@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -489,6 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"l2l {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `l2l resolve ... | head`: the reader left; say nothing (Python docs, "SIGPIPE")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
     except OSError as e:  # a missing input, or a folder that cannot be created: still one line
         print(f"l2l {args.command}: error: {_os_error(e)}", file=sys.stderr)
         return 2

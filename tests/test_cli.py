@@ -48,3 +48,16 @@ def test_usage_errors_are_one_line_naming_the_fix():
         assert res.returncode == 2, args
         assert res.stderr.strip().count("\n") == 0, res.stderr
         assert "--help" in res.stderr
+
+
+def test_a_reader_that_leaves_early_gets_no_error_message():
+    """`l2l resolve ... | head`: the pipe closes before l2l writes; it printed "Broken pipe; check
+    permissions there" (the OSError branch) and a second error at exit."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "l2l", "resolve", "--dataset", "embedded"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == "", err

@@ -10,7 +10,7 @@ import torch
 from l2l.cli import main
 from l2l.data import load_prepared
 from l2l.data.batched import Batches, CachedBatches, FileImages, hflip, pad_crop, pad_pixels
-from l2l.data.mixup import mixup
+from l2l.data.mixup import apply_mix, draw_mix
 from l2l.data.cache import build_cache, cache_path, check_cache, load_cache
 from l2l.data.loader import AttributeImageDataset, DecodedImages
 from l2l.engine import build_model, build_optimizer, masked_bce, step_settings, train, train_step
@@ -68,7 +68,7 @@ def test_batched_augmentations():
         assert any(torch.equal(c[i], padded[i, :, dy:dy + 8, dx:dx + 10]) for dy in range(5) for dx in range(5))
     assert pad_pixels((256, 192)) == 10 and pad_pixels((32, 32)) == 2
     y = torch.tensor([[1.0, 0.0, -1.0], [0.0, -1.0, 1.0]])
-    xm, ym = mixup(torch.ones(2, 3, 2, 2), y, 0.4, np.random.default_rng(0))
+    xm, ym = apply_mix(torch.ones(2, 3, 2, 2), y, draw_mix(2, 0.4, np.random.default_rng(0)))
     assert (ym[:, 1:] == -1).all() or (ym == y).all()  # unknown in either image stays unknown
     assert ((ym == -1) | ((ym >= 0) & (ym <= 1))).all()
 

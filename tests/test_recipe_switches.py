@@ -8,7 +8,7 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from l2l.config import resolve
 from l2l.data.loader import build_transform
-from l2l.data.mixup import mixup
+from l2l.data.mixup import apply_mix, draw_mix
 from l2l.engine import masked_bce, train
 from l2l.errors import UserError
 from l2l.models import create_model
@@ -21,7 +21,7 @@ def test_mixup_mixes_pairs_and_keeps_unknowns_unknown():
     images = torch.eye(b).reshape(b, b, 1, 1)  # image i is the one-hot e_i: the mix reveals lam and the pair
     labels = torch.randint(0, 2, (b, m)).float()
     labels[torch.rand(b, m) < 0.3] = -1
-    mixed_images, mixed = mixup(images, labels, alpha=0.4, rng=np.random.default_rng(0))
+    mixed_images, mixed = apply_mix(images, labels, draw_mix(len(images), 0.4, np.random.default_rng(0)))
     checked = 0
     for i in range(b):
         row = mixed_images[i].flatten()
@@ -42,7 +42,7 @@ def test_mixup_mixes_pairs_and_keeps_unknowns_unknown():
     changed = logits.clone()
     changed[mixed < 0] = 99.0
     assert torch.allclose(masked_bce(logits, mixed), masked_bce(changed, mixed))
-    assert mixup(images, labels, 0.0, np.random.default_rng(0))[1] is labels
+    assert apply_mix(images, labels, draw_mix(len(images), 0.0, np.random.default_rng(0)))[1] is labels
 
 
 def test_augmentations_keep_the_size_and_only_apply_in_training():

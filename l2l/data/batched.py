@@ -18,7 +18,7 @@ Two sources hold the same uint8 pixels (decode + antialiased resize of each imag
 * training batches are augmented on the device by :func:`l2l.data.augment.augment_batch` (one order,
   pad_crop → hflip → randaugment), then normalised; ``channels_last`` last.
 
-Mixup is not applied here: the loop applies :func:`l2l.data.mixup.mixup` (it needs the pairing
+Mixup is not applied here: the loop applies :func:`l2l.data.mixup.draw_mix` and :func:`~l2l.data.mixup.apply_mix` (it needs the pairing
 to feed the label-embedding mix to the model).
 """
 

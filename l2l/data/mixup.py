@@ -47,8 +47,3 @@ def apply_mix(images: torch.Tensor, labels: torch.Tensor, mix: Mix | None) -> tu
     mixed = torch.where(known, mix.lam * labels + (1 - mix.lam) * other, torch.full_like(labels, -1.0))
     return mix.lam * images + (1 - mix.lam) * images[perm], mixed
 
-
-def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float, rng: np.random.Generator,
-          prob: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw and apply one batch's mix (see the module docstring for the RNG policy)."""
-    return apply_mix(images, labels, draw_mix(len(images), alpha, rng, prob))
