@@ -17,8 +17,9 @@ def tiny_dataset(tmp_path_factory) -> Path:
 # The longest serial chains of the suite (a module-scoped pipeline, a SLURM cluster, processes killed and
 # rerun), first in the collection so that pytest-xdist (`--dist loadfile --no-loadscope-reorder`, see
 # pyproject.toml) hands them out before the many short modules, instead of starting one last on a busy worker.
-LONGEST_FIRST = ("test_browser.py", "test_slurm.py", "test_resume.py", "test_pipeline.py", "test_report_header.py",
-                 "test_tracking.py", "test_pipeline_interrupt.py", "test_gpu_pipeline.py", "test_predict.py", "test_datasets_pipeline.py")
+LONGEST_FIRST = ("test_browser.py", "test_slurm.py", "test_resume.py", "test_pipeline.py", "test_gpu_pipeline.py",
+                 "test_weights.py", "test_own_data.py", "test_preflight.py", "test_pipeline_interrupt.py",
+                 "test_datasets_pipeline.py", "test_tracking.py", "test_torch_free.py", "test_predict.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -33,6 +33,7 @@ TIMEOUT = 180  # seconds for the server to start and for each page to render, on
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
+    pytest.mark.long,
     pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                        reason="no Chromium/chromedriver installed (Debian: apt-get install chromium "
                               "chromium-driver; .ci/run installs them)"),
@@ -269,7 +270,7 @@ def test_report_first_page_shows_the_suite_that_ran(suite, browser, tmp_path):
     the default demo grid); a report whose options plan other seeds is refused in one line."""
     import copy
 
-    from test_report_header import _page
+    from test_pipeline import _page
 
     root, path, _ = suite
     report = root / "report_seeds.html"

@@ -18,6 +18,7 @@ from helpers import REPO
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_concurrent_train_jobs_lease_different_devices(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = {"experiment": "gpus", "results_dir": str(tmp_path / "results"),

@@ -1,6 +1,13 @@
-"""End-to-end: the real Snakemake pipeline on a tiny config, checked through its table and MLflow store."""
+"""End-to-end: the real Snakemake pipeline on a tiny config, checked through its table and MLflow store.
+
+One tiny default grid (3 methods x 2 seeds, 1 epoch) runs once for this file (the `grid` fixture); the
+checks after the first read it: its report, and the report's first page (l2l/report/header.py, issue 20
+item 5; issue 23 item 3: config strings reach the page as text, the unit half is tests/test_report_header.py).
+"""
 
 import base64
+import html
+import json
 import re
 import subprocess
 import sys
@@ -38,11 +45,28 @@ def _run(tmp_path, config, *args):
                           capture_output=True, text=True, timeout=600)
 
 
+# a second dataset in the options, not trained: a report asked for it is refused (test below)
+OTHER = {"other": {"source": "embedded", "embedded": {"n_train": 64, "n_val": 24, "n_test": 32, "seed": 1}}}
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """(root, config, result of the first `snakemake all`) of the tiny grid, run once for this file."""
+    root = tmp_path_factory.mktemp("grid")
+    config = _config(root)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["datasets"].update(OTHER)
+    config.write_text(yaml.safe_dump(cfg))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        res = _run(root, config, "--cores", "2", "all")
+    return root, config, res
+
+
 @pytest.mark.slow
-def test_pipeline_end_to_end(tmp_path, monkeypatch):
+def test_pipeline_end_to_end(grid, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    config = _config(tmp_path)
-    res = _run(tmp_path, config, "--cores", "2", "all")
+    tmp_path, config, res = grid
     assert res.returncode == 0, res.stderr[-3000:]
     exp = tmp_path / "results" / "tiny"
     table = pd.read_csv(exp / "table.csv")
@@ -151,3 +175,84 @@ def test_only_the_heavy_rules_leave_the_submitting_machine():
                   if re.search(r"^\s+localrule: True", body, re.M)}
     assert local <= rules, local - rules
     assert rules - local == {"prepare_dataset", "cache_dataset", "train"}
+
+
+# ---- the report's first page of the grid (issue 20 item 5, issue 23 item 3) ----
+def _page(report) -> str:
+    """The report's first page (Snakemake's `workflow_desc`), as the text a reader sees."""
+    found = re.search(r"var workflow_desc = (\".*?\");\n", report.read_text())
+    assert found, "no workflow description in the report"
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", json.loads(found.group(1)))).split())
+
+
+def _options(grid, name: str, **change):
+    """The grid's config file with ``change`` applied, written as ``name``."""
+    root, config, _ = grid
+    cfg = {**yaml.safe_load(config.read_text()), **change}
+    path = root / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_runs_that_ran(grid, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root, config, first = grid
+    assert first.returncode == 0, first.stderr[-3000:]
+    res = _run(root, config, "--report", str(root / "report.html"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Missing metadata" not in res.stderr
+    page = _page(root / "report.html")
+    for said in ("l2l: Label2Label benchmark, experiment tiny", "covers : the default grid (target all )",
+                 "experiment : tiny (runs in", "datasets : tiny", "methods : aqn, fc_head, label2label",
+                 "seeds : 0, 1 (6 runs)", "epochs : 1;", "batch size : 32", "protocol : clean", "device used : cpu"):
+        assert said in page, (said, page)
+    assert "embedded_demo" not in page and "0, 1, 2" not in page, page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, said", [
+    ({"seeds": [0, 1, 2]}, "has no finished run"),  # options plan more seeds than ran
+    ({"dataset": "other"}, "holds 6 runs of dataset tiny"),  # another dataset: the table is tiny's
+    ({"train": {"epochs": 2, "batch_size": 32}}, "was trained with train.epochs=1 (options: 2)"),
+])
+def test_a_report_with_other_options_is_refused_in_one_line(grid, change, said, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root, _, first = grid
+    assert first.returncode == 0, first.stderr[-3000:]
+    res = _run(root, _options(grid, "other.yaml", **change), "--report", str(root / "refused.html"))
+    assert res.returncode != 0, res.stderr[-3000:]
+    assert "Missing metadata" not in res.stderr and not (root / "refused.html").exists()
+    line = next(x for x in res.stderr.splitlines() if "snakemake --report:" in x)
+    assert "the options of this report do not match the runs on disk" in line and said in line, line
+
+
+@pytest.mark.slow
+def test_config_strings_reach_the_report_as_text(grid, tmp_path, monkeypatch):
+    """The attack in a run's tracking URI and in the report's own tracking_uri (its config file): text, not markup.
+
+    Before the fix the report had `<img src=x onerror="alert(1)">` and the file's content in its first page."""
+    from test_report_header import SECRET, _attack
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root, _, first = grid
+    assert first.returncode == 0, first.stderr[-3000:]
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET + "\n")
+    attack = _attack(secret_file)
+    run = sorted((root / "results" / "tiny" / "runs").rglob("config.yaml"))[0]
+    saved = run.read_text()
+    cfg = yaml.safe_load(saved)
+    cfg["tracking"]["uri"] = attack
+    run.write_text(yaml.safe_dump(cfg))
+    options = _options(grid, "attack.yaml", tracking_uri=attack)  # --config drops line breaks
+    try:
+        res = _run(root, options, "--report", str(root / "attack.html"))
+    finally:
+        run.write_text(saved)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = (root / "attack.html").read_text()
+    desc = json.loads(re.search(r"var workflow_desc = (\".*?\");\n", text).group(1))
+    assert "<img" not in desc and "System Message" not in desc
+    assert "<img src=x onerror" not in text and "\\u003cimg" not in text and SECRET not in text
+    assert " ".join(attack.split()) in _page(root / "attack.html")  # shown as written, no escape left visible

@@ -66,6 +66,7 @@ def _attempts(log) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_kill_9_then_unlock_and_ctrl_c_then_rerun_finish_one_run(tmp_path):
     cmd, env, run_dir, log = _one_run_pipeline(tmp_path, "interrupt")
 

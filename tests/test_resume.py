@@ -93,6 +93,7 @@ def reference(dataset, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_same_seed_same_numbers_other_seed_differs_via_cli(reference, dataset, tmp_path):
     again = _run(_args(dataset, tmp_path / "again", tmp_path / "m.db", seed=0))
     assert again.returncode == 0, again.stderr
@@ -128,6 +129,7 @@ def _stop_after_epoch(args, epoch: int, sig: signal.Signals) -> tuple[subprocess
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_preempted_twice_resumes_twice_to_the_uninterrupted_result(reference, dataset, tmp_path):
     """SIGUSR1 after epoch 1 (SLURM's --signal warning), then SIGTERM to the resumed job after epoch 2
     (preemption, or the time limit): each stops within a batch or two with exit 128+signal and a KILLED
@@ -155,6 +157,7 @@ def test_preempted_twice_resumes_twice_to_the_uninterrupted_result(reference, da
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_killed_training_resumes_to_the_uninterrupted_result(reference, dataset, tmp_path):
     """SIGKILL (an OOM kill, a node failure): nobody can mark the MLflow run; the rerun still finishes it."""
     run, db = tmp_path / "run", tmp_path / "m.db"
