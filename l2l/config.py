@@ -82,8 +82,12 @@ class TrainConfig:
     loss_reduction: str = "mean"  # mean: over batch x attributes | sum: over attributes, mean over batch (official PA)
     logit_clamp: float | None = None  # clamp logits to +-value inside the loss (official LFWA: 10)
     plateau_on: str = "auto"  # what ReduceLROnPlateau watches: auto (val_error, else train_loss) | <split>_loss | <split>_error
-    selection_per_metric: bool = False  # also pick each metric's best epoch separately (official PA, on test)
+    plateau_loss: str = "total"  # total | prediction: the loss in <split>_loss (official PA: the IC-MLM logits alone)
+    selection_metric: str = "error"  # the metric whose best epoch is tested (official PA: mA)
+    # metrics whose best epoch is also picked each on its own (official PA: mA, accuracy, f1); [] = off
+    selection_per_metric: list[str] = field(default_factory=list)
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
+    ma_undefined_half: str = "skip"  # mA with no positive: skip (mean of the defined half) | zero (official)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
     device: str = "auto"  # auto: CUDA when present, else CPU (l2l.devices); the word auto stays in the config
     threads: int = 1
@@ -100,6 +104,7 @@ class DataConfig:
     path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
     image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
     augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment, randaugment_official
+    augment_order: str = "fixed"  # fixed (AUGMENTATIONS order) | listed (the list's order; official LFWA)
     randaugment_n: int = 2  # randaugment_official: operations per image
     randaugment_m: int = 13  # randaugment_official: magnitude
     train_splits: list[str] = field(default_factory=lambda: ["train"])
