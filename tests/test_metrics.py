@@ -48,3 +48,17 @@ def test_perfect_prediction():
     y = np.array([[1, 0], [0, 1]], dtype=np.int8)
     out = M.compute_metrics(y.astype(float), y, ["a", "b"])
     assert out["error"] == 0 and out["mA"] == 100 and out["f1"] == 100
+
+
+def test_mean_accuracy_of_an_attribute_without_positives():
+    """Attribute a has no positive in the split. skip (ours): its mA is its TNR; zero (official PA-100K
+    tools/function.py, TP/(P + 1e-20) = 0): (0 + TNR)/2."""
+    labels = np.array([[0, 1], [0, 0], [0, 1]], dtype=np.int8)
+    pred = np.array([[0, 1], [1, 0], [0, 0]], dtype=np.int8)
+    # a: TNR 2/3, no TPR; b: TPR 1/2 (rows 0, 2), TNR 1 (row 1) -> (1/2 + 1)/2 = 3/4
+    assert M.mean_accuracy(pred, labels) == pytest.approx(100 * (2 / 3 + 3 / 4) / 2)  # 70.83
+    assert M.mean_accuracy(pred, labels, "zero") == pytest.approx(100 * ((0 + 2 / 3) / 2 + 3 / 4) / 2)  # 54.17
+    assert M.compute_metrics(pred * 0.9, labels, ["a", "b"], ma_undefined_half="zero")["mA"] == \
+        pytest.approx(100 * 13 / 24)
+    with pytest.raises(ValueError, match="unknown mA rule"):
+        M.mean_accuracy(pred, labels, "half")
