@@ -217,11 +217,23 @@ def _check(cfg: RunConfig) -> None:
                     f"use a val split (or selection: last), or protocol: official")
 
 
+def _upgrade(checked: dict[str, Any]) -> dict[str, Any]:
+    """Run configs written by older l2l (a run folder's config.yaml, model.pt) resolve as they did then:
+    ``train.selection_per_metric: true / false`` meant every metric of the schema's list / none."""
+    from l2l.schema import section_properties
+
+    train = checked.get("train", {})
+    if isinstance(train.get("selection_per_metric"), bool):
+        every = section_properties("train")["selection_per_metric"]["items"]["enum"]
+        train["selection_per_metric"] = list(every) if train["selection_per_metric"] else []
+    return checked
+
+
 def resolve(data: dict[str, Any], source: str = "") -> RunConfig:
     """Defaults ← ``data``, checked against the config schema; a one-line :class:`UserError` naming the key."""
     from l2l.schema import validate_run
 
-    checked = validate_run(copy.deepcopy(data), source)
+    checked = _upgrade(validate_run(copy.deepcopy(data), source))
     cfg = _build(RunConfig, checked)
     _check(cfg)
     return cfg
