@@ -82,8 +82,12 @@ class TrainConfig:
     loss_reduction: str = "mean"  # mean: over batch x attributes | sum: over attributes, mean over batch (official PA)
     logit_clamp: float | None = None  # clamp logits to +-value inside the loss (official LFWA: 10)
     plateau_on: str = "auto"  # what ReduceLROnPlateau watches: auto (val_error, else train_loss) | <split>_loss | <split>_error
-    selection_per_metric: bool = False  # also pick each metric's best epoch separately (official PA, on test)
+    plateau_loss: str = "total"  # total | prediction: the loss in <split>_loss (official PA: the IC-MLM logits alone)
+    selection_metric: str = "error"  # the metric whose best epoch is tested (official PA: mA)
+    # metrics whose best epoch is also picked each on its own (official PA: mA, accuracy, f1); [] = off
+    selection_per_metric: list[str] = field(default_factory=list)
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
+    ma_undefined_half: str = "skip"  # mA with no positive: skip (mean of the defined half) | zero (official)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
     device: str = "auto"  # auto: CUDA when present, else CPU (l2l.devices); the word auto stays in the config
     threads: int = 1
@@ -100,6 +104,7 @@ class DataConfig:
     path: str = ""  # a prepared-dataset folder (labels.csv + meta.yaml + images)
     image_size: list[int] = field(default_factory=lambda: [32, 32])  # H, W
     augment: list[str] = field(default_factory=list)  # any of: hflip, pad_crop, randaugment, randaugment_official
+    augment_order: str = "fixed"  # fixed (AUGMENTATIONS order) | listed (the list's order; official LFWA)
     randaugment_n: int = 2  # randaugment_official: operations per image
     randaugment_m: int = 13  # randaugment_official: magnitude
     train_splits: list[str] = field(default_factory=lambda: ["train"])
@@ -212,11 +217,23 @@ def _check(cfg: RunConfig) -> None:
                     f"use a val split (or selection: last), or protocol: official")
 
 
+def _upgrade(checked: dict[str, Any]) -> dict[str, Any]:
+    """Run configs written by older l2l (a run folder's config.yaml, model.pt) resolve as they did then:
+    ``train.selection_per_metric: true / false`` meant every metric of the schema's list / none."""
+    from l2l.schema import section_properties
+
+    train = checked.get("train", {})
+    if isinstance(train.get("selection_per_metric"), bool):
+        every = section_properties("train")["selection_per_metric"]["items"]["enum"]
+        train["selection_per_metric"] = list(every) if train["selection_per_metric"] else []
+    return checked
+
+
 def resolve(data: dict[str, Any], source: str = "") -> RunConfig:
     """Defaults ← ``data``, checked against the config schema; a one-line :class:`UserError` naming the key."""
     from l2l.schema import validate_run
 
-    checked = validate_run(copy.deepcopy(data), source)
+    checked = _upgrade(validate_run(copy.deepcopy(data), source))
     cfg = _build(RunConfig, checked)
     _check(cfg)
     return cfg

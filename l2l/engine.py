@@ -123,9 +123,22 @@ def build_loss(cfg: RunConfig, data: PreparedDataset, device: torch.device) -> L
 
 
 def model_loss(model: torch.nn.Module, outputs: Mapping[str, torch.Tensor], y: torch.Tensor,
-               loss_fn: LossFn = masked_bce) -> torch.Tensor:
-    """Σ over the head's outputs of weight × loss (eq. 4 for Label2Label)."""
-    return sum(w * loss_fn(outputs[k].float(), y) for k, w in model.loss_weights.items())
+               loss_fn: LossFn = masked_bce, output_weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Σ over the head's outputs of weight × loss (eq. 4 for Label2Label); ``output_weights`` replaces
+    the head's ``loss_weights`` (:func:`split_loss_weights`)."""
+    weights = model.loss_weights if output_weights is None else output_weights
+    return sum(w * loss_fn(outputs[k].float(), y) for k, w in weights.items())
+
+
+def split_loss_weights(model: torch.nn.Module, which: str) -> dict[str, float]:
+    """The outputs (and weights) of a split's loss column (``train.plateau_loss``): ``total`` = the
+    training loss; ``prediction`` = the final prediction's loss alone (official PA-100K: its plateau
+    scheduler steps on the loss of the IC-MLM logits, ``valid_trainer`` in ``batch_engine.py``)."""
+    if which == "total":
+        return dict(model.loss_weights)
+    if which == "prediction":
+        return {model.prediction_key: 1.0}
+    raise ValueError(f"unknown train.plateau_loss '{which}'; choose total or prediction")
 
 
 # ------------------------------------------------------------------------------------ model and optim
@@ -215,7 +228,8 @@ def build_batches(cfg: RunConfig, data: PreparedDataset, device: torch.device,
         try:
             return Batches(images, labels, t.batch_size if train else t.eval_batch_size, device, train=train,
                            augment=d.augment if train else (), channels_last=channels_last,
-                           randaugment_n=d.randaugment_n, randaugment_m=d.randaugment_m)
+                           randaugment_n=d.randaugment_n, randaugment_m=d.randaugment_m,
+                           augment_order=d.augment_order)
         except ValueError as e:
             raise UserError(f"data.augment: {e}") from e
 
@@ -293,8 +307,10 @@ def train_one_epoch(model, batches: Iterable, optimizer, device, loss_fn: LossFn
 
 @torch.inference_mode()
 def forward_split(model: torch.nn.Module, batches: Iterable, device: torch.device, amp: bool = False,
-                  loss_fn: LossFn | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, float | None]:
-    """Probabilities of every head output, labels, and (with ``loss_fn``) the mean loss of a split."""
+                  loss_fn: LossFn | None = None, loss_weights: Mapping[str, float] | None = None
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, float | None]:
+    """Probabilities of every head output, labels, and (with ``loss_fn``) the mean loss of a split
+    (over the outputs of ``loss_weights``; None: the head's ``loss_weights``)."""
     model.eval()
     probs: dict[str, list[torch.Tensor]] = {}
     labels, loss, count = [], 0.0, 0
@@ -303,7 +319,7 @@ def forward_split(model: torch.nn.Module, batches: Iterable, device: torch.devic
         with autocast(device, amp):
             outputs = model(images.to(device, non_blocking=True))
         if loss_fn is not None:
-            loss += float(model_loss(model, outputs, y, loss_fn)) * len(y)
+            loss += float(model_loss(model, outputs, y, loss_fn, loss_weights)) * len(y)
             count += len(y)
         for k, v in outputs.items():
             probs.setdefault(k, []).append(torch.sigmoid(v.float()).cpu())
@@ -320,11 +336,14 @@ def predict(model: torch.nn.Module, batches: Iterable, device: torch.device,
 
 
 def evaluate(model: torch.nn.Module, batches: Iterable, device: torch.device, data: PreparedDataset,
-             amp: bool = False, loss_fn: LossFn | None = None) -> dict[str, Any]:
+             amp: bool = False, loss_fn: LossFn | None = None, loss_weights: Mapping[str, float] | None = None,
+             ma_undefined_half: str = "skip") -> dict[str, Any]:
     """Metrics of the final prediction; for multi-output heads also the error of each other output;
-    with ``loss_fn`` also ``loss`` (the training loss on this split, for plateau_on=<split>_loss)."""
-    probs, labels, loss = forward_split(model, batches, device, amp, loss_fn)
-    out = M.compute_metrics(probs[model.prediction_key], labels, data.attributes, data.groups)
+    with ``loss_fn`` also ``loss`` (on this split, over the outputs of ``loss_weights``: for
+    plateau_on=<split>_loss); ``ma_undefined_half`` is ``train.ma_undefined_half`` (l2l.metrics)."""
+    probs, labels, loss = forward_split(model, batches, device, amp, loss_fn, loss_weights)
+    out = M.compute_metrics(probs[model.prediction_key], labels, data.attributes, data.groups,
+                            ma_undefined_half=ma_undefined_half)
     for key, p in probs.items():
         if key != model.prediction_key:
             out[f"{key}_error"] = M.mean_error((p > 0.5).astype(np.int8), labels)
@@ -531,9 +550,10 @@ class Trainer:
         row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
                                "train_images_per_s": len(self.train_batches) / max(train_s, 1e-9)}
         with_loss = cfg.train.scheduler == "plateau" and cfg.train.plateau_on.endswith("_loss")
+        loss_weights = split_loss_weights(self.model, cfg.train.plateau_loss)
         for s in self.eval_splits():
             mets = evaluate(self.model, self.eval_batches[s], self.device, self.data, self.settings["amp"],
-                            self.loss_fn if with_loss else None)
+                            self.loss_fn if with_loss else None, loss_weights, cfg.train.ma_undefined_half)
             row.update({f"{s}_{k}": v for k, v in M.scalar_metrics(mets).items()})
         return row
 
@@ -574,7 +594,8 @@ class Trainer:
         selected: dict[str, Any] = {}
         for hook in self.hooks:  # EpochSelection puts the selected epoch's weights into the model
             selected.update(hook.before_test(self))
-        test = evaluate(self.model, self.eval_batches["test"], self.device, data, self.settings["amp"])
+        test = evaluate(self.model, self.eval_batches["test"], self.device, data, self.settings["amp"],
+                        ma_undefined_half=cfg.train.ma_undefined_half)
         result = {
             "test": test, **selected, "selection": cfg.train.selection,
             "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,

@@ -97,31 +97,32 @@ def plateau_key(cfg, row: dict[str, Any]) -> str:
 
 
 class EpochSelection(HookBase):
-    """Keep the weights of the selected epoch (best on the selection split's error, or the last), and with
-    ``train.selection_per_metric`` each metric's own best epoch and its test value (official PA-100K)."""
+    """Keep the weights of the selected epoch (best ``train.selection_metric`` on the selection split, or
+    the last), and for each metric of ``train.selection_per_metric`` its own best epoch and its test value
+    (official PA-100K: the checkpoint at best mA; mA, accuracy and F1 each at its own best epoch)."""
 
     def __init__(self) -> None:
         self.best: dict[str, Any] = {"value": None, "epoch": None, "state": None}
         self.per_metric: dict[str, dict[str, Any]] = {}
 
     def after_epoch(self, trainer: TrainerView, row: dict[str, Any]) -> None:
-        split = trainer.select_split
-        key = f"{split}_error"
-        if split is None or M.is_better("error", row[key], self.best["value"]):
+        split, metric = trainer.select_split, trainer.cfg.train.selection_metric
+        key = f"{split}_{metric}"
+        if split is None or M.is_better(metric, row[key], self.best["value"]):
             self.best = {"value": row.get(key), "epoch": row["epoch"],
                          "state": copy.deepcopy(trainer.model.state_dict())}
-        if trainer.cfg.train.selection_per_metric:
-            for m in M.METRICS:
-                old = self.per_metric.get(m)
-                if old is None or M.is_better(m, row[f"{split}_{m}"], old["selection_value"]):
-                    self.per_metric[m] = {"epoch": row["epoch"], "selection_value": row[f"{split}_{m}"],
-                                          "test": row[f"test_{m}"]}
+        for m in trainer.cfg.train.selection_per_metric:
+            old = self.per_metric.get(m)
+            if old is None or M.is_better(m, row[f"{split}_{m}"], old["selection_value"]):
+                self.per_metric[m] = {"epoch": row["epoch"], "selection_value": row[f"{split}_{m}"],
+                                      "test": row[f"test_{m}"]}
 
     def before_test(self, trainer: TrainerView) -> dict[str, Any]:
         """The selected epoch's weights go into the model; metrics.json records which epoch that was."""
         trainer.model.load_state_dict(self.best["state"])
-        out = {"selected_epoch": self.best["epoch"], "selection_value": self.best["value"]}
-        if self.per_metric:  # official PA-100K: each metric at its own best epoch
+        out = {"selected_epoch": self.best["epoch"], "selection_metric": trainer.cfg.train.selection_metric,
+               "selection_value": self.best["value"]}
+        if self.per_metric:  # official PA-100K: mA, accuracy and F1 each at its own best epoch
             out["selected_epochs"] = {m: v["epoch"] for m, v in self.per_metric.items()}
             out["test_per_metric"] = {m: v["test"] for m, v in self.per_metric.items()}
         return out

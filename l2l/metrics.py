@@ -12,7 +12,10 @@
 
 An attribute with no known label in the split cannot be scored: it is left out of ``mA``, of
 ``per_attribute_accuracy`` and of its group's mean (a group with none is left out), instead of
-counting as 0 % and dragging the means down.
+counting as 0 % and dragging the means down. ``mA`` of an attribute with no positive (or no negative)
+in the split is the mean of its defined half (``ma_undefined_half="skip"``, ours), or (0 + TNR)/2 with
+every attribute included (``"zero"``: the official PA-100K ``tools/function.py``, where TP/(P + 10⁻²⁰)
+is 0 when P = 0); ``train.ma_undefined_half`` picks one.
 """
 
 from __future__ import annotations
@@ -43,12 +46,22 @@ def per_attribute_accuracy(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(scored(labels), acc, np.nan)
 
 
-def mean_accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
-    """Label-based mA over the scored attributes: one with no known positive (or negative) uses the
-    defined half only; one with no known label at all is left out (NaN when none is scored)."""
+MA_UNDEFINED_HALF = ("skip", "zero")
+
+
+def mean_accuracy(pred: np.ndarray, labels: np.ndarray, undefined_half: str = "skip") -> float:
+    """Label-based mA, the mean over attributes of (TPR + TNR)/2.
+
+    ``skip``: over the scored attributes; one with no known positive (or negative) uses the defined
+    half only; one with no known label at all is left out (NaN when none is scored). ``zero``: the
+    official formula, an undefined half counts 0 and every attribute is in the mean."""
+    if undefined_half not in MA_UNDEFINED_HALF:
+        raise ValueError(f"unknown mA rule '{undefined_half}'; choose one of {MA_UNDEFINED_HALF}")
     pos, neg = labels == 1, labels == 0
     tpr = _safe_div((pos & (pred == 1)).sum(0), pos.sum(0))
     tnr = _safe_div((neg & (pred == 0)).sum(0), neg.sum(0))
+    if undefined_half == "zero":
+        return float(100.0 * np.mean((tpr + tnr) / 2))
     halves = (pos.sum(0) > 0).astype(float) + (neg.sum(0) > 0)
     keep = scored(labels)
     return float(100.0 * np.mean(_safe_div(tpr + tnr, halves)[keep])) if keep.any() else float("nan")
@@ -84,11 +97,12 @@ def group_accuracy(per_attribute: np.ndarray, attributes: Sequence[str],
 
 def compute_metrics(probs: np.ndarray, labels: np.ndarray, attributes: Sequence[str],
                     groups: Mapping[str, Sequence[str]] | None = None,
-                    threshold: float = 0.5) -> dict[str, object]:
+                    threshold: float = 0.5, ma_undefined_half: str = "skip") -> dict[str, object]:
     """All metrics for one split; scalars at the top level, per-attribute/group values nested."""
     pred = (probs > threshold).astype(np.int8)
     per_attr = per_attribute_accuracy(pred, labels)
-    out: dict[str, object] = {"error": mean_error(pred, labels), "mA": mean_accuracy(pred, labels)}
+    out: dict[str, object] = {"error": mean_error(pred, labels),
+                              "mA": mean_accuracy(pred, labels, ma_undefined_half)}
     out.update(instance_metrics(pred, labels))
     out["per_attribute_accuracy"] = {a: float(v) for a, v in zip(attributes, per_attr) if not np.isnan(v)}
     if groups:

@@ -18,9 +18,13 @@ from l2l.errors import UserError
 
 WEIGHT_SOURCES = ("torchvision_default", "torchvision_v1", "torchvision_v2", "timm")
 _TV_MEMBER = {"torchvision_default": "DEFAULT", "torchvision_v1": "IMAGENET1K_V1", "torchvision_v2": "IMAGENET1K_V2"}
-# timm model names whose default pretrained weights ``model.weights: timm`` loads; the keys of timm's
-# ResNets are torchvision's, so they load into our torchvision ResNet as they are
-TIMM_NAMES = {name: name for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")}
+# timm model names (with a pretrained tag where it matters) whose weights ``model.weights: timm`` loads;
+# the keys of timm's ResNets are torchvision's, so they load into our torchvision ResNet as they are.
+# resnet50: the official LFWA code's `create_model('resnet50', pretrained=True)` under timm 0.4.12 gave
+# resnet50_ram-a26f946b.pth, which timm >= 0.9 names `resnet50.ram_in1k` (a bare `resnet50` now resolves
+# to `resnet50.a1_in1k`, other weights); the others take the pinned timm's (requirements.lock) default tag.
+TIMM_NAMES = {"resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50.ram_in1k",
+              "resnet101": "resnet101", "resnet152": "resnet152"}
 TIMM_EXTRA = "model.weights=timm needs the optional extra timm: pip install '.[timm]' (or pip install timm)"
 
 
@@ -38,7 +42,7 @@ def weights_source(weights: str | Mapping[str, str], backbone: str) -> str:
 def select_weights(backbone: str, source: str) -> tuple[str, str]:
     """(library, identifier) of the pretrained weights, without loading anything.
 
-    ("torchvision", "ResNet50_Weights.IMAGENET1K_V1") or ("timm", "resnet50"); a source the backbone
+    ("torchvision", "ResNet50_Weights.IMAGENET1K_V1") or ("timm", "resnet50.ram_in1k"); a source the backbone
     does not have (e.g. V2 for AlexNet, timm for ViT) is a ValueError naming what exists."""
     import torchvision
 
@@ -68,8 +72,8 @@ class WeightFile:
     backbone: str
     source: str      # the model.weights source (torchvision_v1, timm, ...)
     library: str     # torchvision | timm
-    identifier: str  # ResNet50_Weights.IMAGENET1K_V1 | resnet50 (timm model name)
-    relpath: str     # torchvision/resnet50-0676ba61.pth | timm/resnet50.safetensors
+    identifier: str  # ResNet50_Weights.IMAGENET1K_V1 | resnet50.ram_in1k (timm model name and tag)
+    relpath: str     # torchvision/resnet50-0676ba61.pth | timm/resnet50.ram_in1k.safetensors
     url: str | None  # the official download (torchvision); timm's is resolved from timm's registry at fetch
 
     @property

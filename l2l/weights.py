@@ -220,7 +220,7 @@ def add_parser(sub) -> None:
     w.add_argument("--backbone", action="append", metavar="BACKBONE[:SOURCE]",
                    help="e.g. resnet50:timm, resnet101:torchvision_v1 (source default torchvision_default)")
     w.add_argument("--target", help="every weight file the runs of this target load (paper, ablations, table5, all)")
-    w.add_argument("--file", action="append", metavar="RELPATH", help="fetch: a cache path, e.g. timm/resnet50.safetensors")
+    w.add_argument("--file", action="append", metavar="RELPATH", help="fetch: a cache path, e.g. timm/resnet50.ram_in1k.safetensors")
     w.add_argument("--cache", default="results/weights", help="fetch: the cache folder (default results/weights)")
     w.add_argument("--mirror", help="fetch: a folder or http(s) URL holding the same relative paths (weights_mirror)")
     w.add_argument("--out", help="standin: the mirror folder to write")

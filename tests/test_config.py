@@ -112,3 +112,14 @@ def test_l2l_resolve_prints_the_planned_run_config(capsys):
     assert cfg["protocol"] == "official" and cfg["model"]["mlm_layers"] == 3 and cfg["train"]["epochs"] == 60
     assert cfg["model"]["init_from"] == "results/embedded_demo/runs/lfwa/resnet50/aqn/base/official/seed0/model.pt"
     assert cfg["data"]["path"] == "results/datasets/lfwa" and cfg["model"]["mask_ratio"] == 0.1
+
+
+def test_run_configs_written_before_the_metric_list_still_resolve():
+    """train.selection_per_metric was a boolean until issue 22: an old run folder's config.yaml (predict,
+    reproduce) resolves as it did, true = every metric, false = none."""
+    every = ["error", "mA", "accuracy", "precision", "recall", "f1"]
+    assert resolve({"train": {"selection_per_metric": True}}).train.selection_per_metric == every
+    assert resolve({"train": {"selection_per_metric": False}}).train.selection_per_metric == []
+    assert resolve({"train": {"selection_per_metric": ["f1", "mA"]}}).train.selection_per_metric == ["f1", "mA"]
+    with pytest.raises(UserError, match="train.selection_per_metric"):
+        resolve({"train": {"selection_per_metric": ["mA", "mA"]}})

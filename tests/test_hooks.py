@@ -18,7 +18,7 @@ from helpers import REPO
 
 
 def test_epoch_selection_state_survives_a_round_trip():
-    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": True}})
+    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": ["mA", "f1"]}})
     model = nn.Linear(2, 1)
     view = SimpleNamespace(cfg=cfg, select_split="test", model=model)
     first = hooks.EpochSelection()
@@ -81,7 +81,8 @@ def test_plateau_steps_on_the_configured_split():
 
 
 def test_per_metric_selection_keeps_each_metrics_best_epoch():
-    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": True}})
+    every = ["error", "mA", "accuracy", "precision", "recall", "f1"]
+    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_per_metric": every}})
     t, selection = _trainer(cfg), EpochSelection()
     values = {1: (10.0, 70.0, 60.0), 2: (12.0, 80.0, 55.0), 3: (11.0, 75.0, 65.0)}  # error, mA, f1 per epoch
     for e, (err, ma, f1) in values.items():
@@ -93,3 +94,28 @@ def test_per_metric_selection_keeps_each_metrics_best_epoch():
     assert selection.best["epoch"] == 1 and epochs["error"] == 1 and epochs["mA"] == 2 and epochs["f1"] == 3
     assert epochs["accuracy"] == 3 and epochs["precision"] == 1  # ties keep the earlier epoch
     assert selection.per_metric["mA"]["test"] == 80.0
+
+
+def test_official_pa100k_selection_three_best_epochs_and_the_weights_at_best_mA():
+    """train.selection_metric mA + selection_per_metric [mA, accuracy, f1] (official PA-100K train.py): the
+    three best epochs on hand-built rows, and the tested weights (model.pt) are those of the best-mA epoch,
+    although another epoch has the lowest error."""
+    cfg = resolve({"protocol": "official", "train": {"selection": "best_test", "selection_metric": "mA",
+                                                     "selection_per_metric": ["mA", "accuracy", "f1"]}})
+    model = nn.Linear(1, 1)
+    view, selection = SimpleNamespace(cfg=cfg, select_split="test", model=model), EpochSelection()
+    #        epoch: error, mA,   accuracy, f1,  precision, recall
+    rows = {1: (9.0, 70.0, 60.0, 75.0, 90.0, 50.0),
+            2: (11.0, 81.0, 58.0, 74.0, 70.0, 70.0),  # best mA, not best error
+            3: (10.0, 80.0, 62.0, 73.0, 60.0, 80.0),  # best accuracy
+            4: (12.0, 79.0, 61.0, 76.0, 50.0, 90.0)}  # best f1
+    for e, values in rows.items():
+        with torch.no_grad():
+            model.weight.fill_(float(e))  # the weights remember their epoch
+        row = dict(zip(("test_error", "test_mA", "test_accuracy", "test_f1", "test_precision", "test_recall"), values))
+        selection.after_epoch(view, {"epoch": e, **row})
+    picked = selection.before_test(view)
+    assert picked["selected_epochs"] == {"mA": 2, "accuracy": 3, "f1": 4}
+    assert picked["test_per_metric"] == {"mA": 81.0, "accuracy": 62.0, "f1": 76.0}
+    assert picked["selected_epoch"] == 2 and picked["selection_metric"] == "mA" and picked["selection_value"] == 81.0
+    assert model.weight.item() == 2.0  # model.pt and metrics.json test: the best-mA epoch

@@ -39,7 +39,11 @@ def test_loss_reductions_on_a_hand_computed_batch():
 def test_bad_switch_values_name_the_key():
     for over, key in (({"loss_reduction": "max"}, "train.loss_reduction"), ({"mixup_prob": 1.5}, "train.mixup_prob"),
                       ({"logit_clamp": 0}, "train.logit_clamp"), ({"plateau_on": "val"}, "train.plateau_on"),
-                      ({"selection_per_metric": True, "selection": "last"}, "train.selection_per_metric")):
+                      ({"selection_per_metric": ["mA"], "selection": "last"}, "train.selection_per_metric"),
+                      ({"selection_per_metric": ["mA", "mA"]}, "train.selection_per_metric"),
+                      ({"selection_metric": "loss"}, "train.selection_metric"),
+                      ({"plateau_loss": "mlm"}, "train.plateau_loss"),
+                      ({"ma_undefined_half": "nan"}, "train.ma_undefined_half")):
         with pytest.raises(UserError, match=key):
             resolve({"train": over})
 
@@ -88,7 +92,8 @@ def test_label_embedding_mix_passes_the_partners_labels(accepts):
 def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = resolve({"protocol": "official", "method": "fc_head", "data": {"path": str(tiny_dataset)},
-                   "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_per_metric": True,
+                   "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_metric": "mA",
+                             "selection_per_metric": ["mA", "accuracy", "f1"],
                              "scheduler": "plateau", "plateau_on": "test_loss", "loss_reduction": "sum",
                              "logit_clamp": 10.0, "mixup_alpha": 0.5, "mixup_prob": 0.5},
                    "tracking": {"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "switches"}})
@@ -100,7 +105,12 @@ def test_engine_records_per_metric_epochs_and_steps_plateau_on_test(tiny_dataset
         column = hist[f"test_{m}"]
         best = column.min() if m == "error" else column.max()
         assert column[e - 1] == best and saved["test_per_metric"][m] == pytest.approx(column[e - 1])
-    assert saved["selected_epochs"]["error"] == result["selected_epoch"]
+    # the official PA-100K selection: three metrics tracked, the tested weights (model.pt) at the best mA
+    assert set(saved["selected_epochs"]) == {"mA", "accuracy", "f1"}
+    e = saved["selected_epochs"]["mA"]
+    assert e == result["selected_epoch"] and saved["selection_metric"] == "mA"
+    for m in ("mA", "error", "precision", "recall"):  # metrics.json test = the best-mA epoch's test row
+        assert saved["test"][m] == pytest.approx(hist[f"test_{m}"][e - 1]), m
 
 
 @pytest.mark.parametrize("kill_at", [2, 3])  # 3: after the last epoch, everything comes from the checkpoint
@@ -110,7 +120,8 @@ def test_official_switches_resume_to_the_uninterrupted_result(tiny_dataset, tmp_
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = resolve({"protocol": "official", "method": "fc_head", "data": {"path": str(tiny_dataset), "augment": ["pad_crop"]},
-                   "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_per_metric": True,
+                   "train": {"epochs": 3, "batch_size": 32, "selection": "best_test", "selection_metric": "mA",
+                             "selection_per_metric": ["mA", "accuracy", "f1"],
                              "scheduler": "plateau", "plateau_on": "test_loss", "mixup_alpha": 0.5,
                              "mixup_prob": 0.5},
                    "tracking": {"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "resume"}})
@@ -181,3 +192,66 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_the_step_losses(tiny_dataset)
         parts = [(model_loss(model, model(x), y).item(), len(y)) for x, y in batches.set_epoch_seed(5)]
     assert [n for _, n in parts] == [40, 40, 16]
     assert got == pytest.approx(sum(v * n for v, n in parts) / 96, rel=1e-6)
+
+
+class TwoLogits(nn.Module):
+    """A head-like model whose input is its logits: columns 0-1 the AQN's, 2-3 the IC-MLM's (the prediction)."""
+
+    prediction_key = "mlm"
+    loss_weights = {"aqn": 1.0, "mlm": 1.0}
+
+    def forward(self, x):
+        return {"aqn": x[:, :2], "mlm": x[:, 2:]}
+
+
+def test_plateau_scheduler_is_fed_the_ic_mlm_loss_alone():
+    """train.plateau_loss: prediction = the loss of the IC-MLM logits alone (official PA-100K valid_trainer);
+    total = AQN + IC-MLM (ours). Two epochs in which the AQN improves and the IC-MLM gets worse: the
+    plateau scheduler (patience 0) cuts the learning rate only when it watches the IC-MLM loss."""
+    from l2l.engine import forward_split, split_loss_weights
+    from l2l.hooks import LRSchedule
+
+    y = torch.tensor([[1.0, 0.0]])
+    epochs = [torch.tensor([[0.0, 0.0, 2.0, -2.0]]), torch.tensor([[4.0, -4.0, 0.0, 0.0]])]
+    aqn = [2 * _bce(0, 1) / 2, (_bce(4, 1) + _bce(-4, 0)) / 2]  # masked_bce: mean over the 2 attributes
+    mlm = [(_bce(2, 1) + _bce(-2, 0)) / 2, 2 * _bce(0, 1) / 2]
+    model = TwoLogits()
+    lrs = {}
+    for which in ("total", "prediction"):
+        cfg = resolve({"protocol": "official", "train": {"scheduler": "plateau", "plateau_on": "test_loss",
+                                                         "plateau_loss": which, "plateau_patience": 0,
+                                                         "selection": "last"}, "data": {"val_split": None}})
+        opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+        view = SimpleNamespace(cfg=cfg, scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1,
+                                                                                           patience=0))
+        for e, logits in enumerate(epochs):
+            _, _, loss = forward_split(model, [(logits, y)], torch.device("cpu"), loss_fn=masked_bce,
+                                       loss_weights=split_loss_weights(model, which))
+            assert loss == pytest.approx(mlm[e] if which == "prediction" else aqn[e] + mlm[e])
+            LRSchedule().after_epoch(view, {"epoch": e + 1, "test_loss": loss})
+        lrs[which] = opt.param_groups[0]["lr"]
+    assert aqn[1] + mlm[1] < aqn[0] + mlm[0] and mlm[1] > mlm[0]
+    assert lrs == {"total": 1.0, "prediction": pytest.approx(0.1)}
+
+
+def test_the_engine_logs_the_prediction_loss_as_the_plateau_column(tiny_dataset, tmp_path, monkeypatch):
+    """Wiring: with plateau_loss prediction, history's test_loss is the IC-MLM loss of the trained weights."""
+    from l2l.checkpoint import load_checkpoint
+    from l2l.data import load_prepared
+    from l2l.engine import build_batches, build_loss, build_model, forward_split, split_loss_weights
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = resolve({"protocol": "official", "method": "label2label", "data": {"path": str(tiny_dataset)},
+                   "model": {"ffn_dim": 32},
+                   "train": {"epochs": 1, "batch_size": 32, "selection": "last", "scheduler": "plateau",
+                             "plateau_on": "test_loss", "plateau_loss": "prediction"},
+                   "tracking": {"uri": f"sqlite:///{tmp_path}/m.db", "experiment": "plateau_loss"}})
+    train(cfg, tmp_path / "run", log=lambda m: None)
+    logged = pd.read_csv(tmp_path / "run" / "history.csv")["test_loss"][0]
+    data, cpu = load_prepared(str(tiny_dataset)), torch.device("cpu")
+    model = build_model(cfg, len(data.attributes))
+    model.load_state_dict(load_checkpoint(tmp_path / "run" / "model.pt", "")["model"])
+    test = build_batches(cfg, data, cpu, False)[1]["test"]
+    losses = {w: forward_split(model, test, cpu, loss_fn=build_loss(cfg, data, cpu),
+                               loss_weights=split_loss_weights(model, w))[2] for w in ("prediction", "total")}
+    assert logged == pytest.approx(losses["prediction"], rel=1e-5) and losses["total"] > losses["prediction"]

@@ -67,3 +67,16 @@ def test_metrics_leave_out_an_attribute_without_known_labels():
     assert out["per_attribute_accuracy"]["a"] == pytest.approx(200 / 3)
     assert np.isnan(M.mean_accuracy(np.zeros((2, 2)), np.full((2, 2), -1)))  # nothing to score
 
+
+def test_mean_accuracy_of_an_attribute_without_positives():
+    """Attribute a has no positive in the split. skip (ours): its mA is its TNR; zero (official PA-100K
+    tools/function.py, TP/(P + 1e-20) = 0): (0 + TNR)/2."""
+    labels = np.array([[0, 1], [0, 0], [0, 1]], dtype=np.int8)
+    pred = np.array([[0, 1], [1, 0], [0, 0]], dtype=np.int8)
+    # a: TNR 2/3, no TPR; b: TPR 1/2 (rows 0, 2), TNR 1 (row 1) -> (1/2 + 1)/2 = 3/4
+    assert M.mean_accuracy(pred, labels) == pytest.approx(100 * (2 / 3 + 3 / 4) / 2)  # 70.83
+    assert M.mean_accuracy(pred, labels, "zero") == pytest.approx(100 * ((0 + 2 / 3) / 2 + 3 / 4) / 2)  # 54.17
+    assert M.compute_metrics(pred * 0.9, labels, ["a", "b"], ma_undefined_half="zero")["mA"] == \
+        pytest.approx(100 * 13 / 24)
+    with pytest.raises(ValueError, match="unknown mA rule"):
+        M.mean_accuracy(pred, labels, "half")

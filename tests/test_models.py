@@ -134,7 +134,7 @@ def test_aqn_is_permutation_equivariant_over_attributes():
 
 
 def test_position_embedding_is_fixed_and_distinct():
-    pe = SinePositionEmbedding2D(16)
+    pe = SinePositionEmbedding2D(16, "centered")
     pos = pe(3, 4, torch.device("cpu"), torch.float32)
     assert pos.shape == (12, 16)
     assert not any(p.requires_grad for p in pe.parameters())

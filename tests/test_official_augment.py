@@ -126,3 +126,20 @@ def test_bad_input_is_a_clear_error():
         official_randaugment(2, 13)(torch.rand(3, 8, 8))
     with pytest.raises(ValueError, match="0 <= m <= 30"):
         official_randaugment(2, 31)
+
+
+def test_rotate_is_pil_rotate_exactly():
+    """The official Rotate is PIL's ``img.rotate(v)`` (augmentations.py): counter-clockwise about the centre,
+    nearest neighbour, black corners; on a noisy face-sized image every pixel equals PIL's (torchvision's
+    rotation differed at 0.16 % of them, by up to 250 grey levels)."""
+    square = torch.arange(1, 10, dtype=torch.uint8).reshape(1, 3, 3).repeat(3, 1, 1)  # rows 1 2 3 / 4 5 6 / 7 8 9
+    g = torch.Generator().manual_seed(0)
+    sign = _sign(g)
+    turned = rotate(square, 90.0, g)[0]
+    by_hand = {1.0: [[3, 6, 9], [2, 5, 8], [1, 4, 7]], -1.0: [[7, 4, 1], [8, 5, 2], [9, 6, 3]]}  # ccw / cw
+    assert turned.tolist() == by_hand[sign]
+    noisy = torch.randint(0, 256, (3, 250, 250), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for seed in (0, 1):
+        g = torch.Generator().manual_seed(seed)
+        sign = _sign(g)
+        assert torch.equal(rotate(noisy, VALUES["rot"], g), _tensor(_pil(noisy).rotate(sign * VALUES["rot"])))

@@ -261,7 +261,7 @@ def test_weight_selection_names_the_torchvision_enum_or_timm_model():
     assert select_weights("resnet50", "torchvision_default") == ("torchvision", "ResNet50_Weights.IMAGENET1K_V2")
     assert select_weights("resnet101", "torchvision_v1") == ("torchvision", "ResNet101_Weights.IMAGENET1K_V1")
     assert select_weights("alexnet", "torchvision_default") == ("torchvision", "AlexNet_Weights.IMAGENET1K_V1")
-    assert select_weights("resnet50", "timm") == ("timm", "resnet50")
+    assert select_weights("resnet50", "timm") == ("timm", "resnet50.ram_in1k")  # timm 0.4.12's resnet50
     with pytest.raises(ValueError, match="no IMAGENET1K_V2 weights for alexnet"):
         select_weights("alexnet", "torchvision_v2")
     with pytest.raises(ValueError, match="timm is available for"):
@@ -307,3 +307,66 @@ def test_new_switches_are_validated():
                        ({"weights": {"resnet50": "tv1"}}, "key model.weights")]:
         with pytest.raises(UserError, match=msg):
             resolve({"model": model})
+
+
+# ---- the sine position embedding (model.pos_embedding) ----
+def _official_pe(num_pos_feats: int, h: int, w: int) -> torch.Tensor:
+    """The authors' PositionEmbeddingSine(normalize=True)._gen_pos_buffer (model.py of both folders), as HW×d."""
+    import math
+
+    eyes = torch.ones((1, h, w))
+    y = eyes.cumsum(1, dtype=torch.float32)
+    x = eyes.cumsum(2, dtype=torch.float32)
+    y = y / (y[:, -1:, :] + 1e-6) * 2 * math.pi
+    x = x / (x[:, :, -1:] + 1e-6) * 2 * math.pi
+    dim_t = torch.arange(num_pos_feats, dtype=torch.float32)
+    dim_t = 10000 ** (2 * (dim_t // 2) / num_pos_feats)
+    px, py = x[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    px = torch.stack((px[:, :, :, 0::2].sin(), px[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    py = torch.stack((py[:, :, :, 0::2].sin(), py[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((py, px), dim=3).permute(0, 3, 1, 2).flatten(2)[0].T
+
+
+def test_position_embedding_layouts_of_a_2x3_map_by_hand():
+    """d = 8: frequencies 1 and 10000^(1/2) = 100; channels 0-3 the row, 4-7 the column."""
+    from math import cos, pi, sin
+
+    from l2l.models.layers import SinePositionEmbedding2D
+
+    def official(a, b):  # i/H·2π, i = 1..H; sin and cos interleaved per frequency
+        return [sin(a), cos(a), sin(a / 100), cos(a / 100), sin(b), cos(b), sin(b / 100), cos(b / 100)]
+
+    def centered(a, b):  # (i + ½)/H·2π, i = 0..H-1; all sines, then all cosines
+        return [sin(a), sin(a / 100), cos(a), cos(a / 100), sin(b), sin(b / 100), cos(b), cos(b / 100)]
+
+    rows_official, cols_official = [pi, 2 * pi], [2 * pi / 3, 4 * pi / 3, 2 * pi]
+    rows_centered, cols_centered = [pi / 2, 3 * pi / 2], [pi / 3, pi, 5 * pi / 3]
+    for layout, enc, rows, cols in (("official", official, rows_official, cols_official),
+                                    ("centered", centered, rows_centered, cols_centered)):
+        pe = SinePositionEmbedding2D.from_config(8, ModelConfig(pos_embedding=layout))
+        got = pe(2, 3, torch.device("cpu"), torch.float64)
+        expected = torch.tensor([enc(a, b) for a in rows for b in cols], dtype=torch.float64)  # row-major h, w
+        assert torch.allclose(got, expected, atol=1e-5), layout
+    # the first position written out: row 1 of 2 at ≈π, column 1 of 3 at 2π/3
+    first = SinePositionEmbedding2D(8, "official")(2, 3, torch.device("cpu"), torch.float64)[0]
+    assert torch.allclose(first, torch.tensor([0.0, -1.0, 0.0314108, 0.9995066, 0.8660254, -0.5, 0.0209424, 0.9997807],
+                                              dtype=torch.float64), atol=1e-5)
+
+
+def test_official_position_embedding_is_the_authors_on_the_real_maps():
+    """PA-100K's 8×6 map and LFWA's 8×8 at d = 2048, against the authors' code (float32 there)."""
+    from l2l.models.layers import SinePositionEmbedding2D
+
+    for h, w in ((8, 6), (8, 8)):
+        ours = SinePositionEmbedding2D(D, "official")(h, w, torch.device("cpu"), torch.float32)
+        assert torch.allclose(ours, _official_pe(D // 2, h, w), atol=2e-5)
+        assert not torch.allclose(SinePositionEmbedding2D(D, "centered")(h, w, torch.device("cpu"), torch.float32),
+                                  _official_pe(D // 2, h, w), atol=1e-2)
+
+
+def test_every_head_reads_the_position_embedding_layout():
+    cfg = ModelConfig(pos_embedding="official", ffn_dim=16)
+    for method in ("aqn", "label2label", "icmlm_2stage"):
+        model = create_model(method, "small_cnn", 4, cfg)
+        assert model.head.pos.layout == "official", method
+    assert create_model("label2label", "small_cnn", 4, ModelConfig(ffn_dim=16)).head.pos.layout == "centered"

@@ -15,7 +15,7 @@ from l2l import weights as W
 from l2l.plan.experiment import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
-PAPER_WEIGHTS = ["timm/resnet50.safetensors", "torchvision/resnet101-63fe2227.pth", "torchvision/vit_b_16-c867db91.pth",
+PAPER_WEIGHTS = ["timm/resnet50.ram_in1k.safetensors", "torchvision/resnet101-63fe2227.pth", "torchvision/vit_b_16-c867db91.pth",
                  "torchvision/resnet50-0676ba61.pth", "torchvision/alexnet-owt-7be5be79.pth"]
 
 
@@ -32,7 +32,7 @@ def test_paper_without_data_stops_before_any_job_and_names_every_dataset(tmp_pat
     for name, fix in (("lfwa", "set datasets.lfwa.path"), ("pa100k", "set datasets.pa100k.path"),
                       ("clothing", "datasets.clothing.path")):
         assert any(line.startswith(f"preflight paper: PROBLEM: dataset {name}: ") and fix in line for line in problems), out[-4000:]
-    assert any("weights timm/resnet50.safetensors" in line and "no internet" in line for line in problems)
+    assert any("weights timm/resnet50.ram_in1k.safetensors" in line and "no internet" in line for line in problems)
     assert "rule train:" not in out and not (tmp_path / "results/paper/runs").exists()
     log = (tmp_path / "results/paper/logs/preflight.log").read_text()  # the problems stay in the log
     assert log.count("PROBLEM: dataset") == 3
@@ -80,7 +80,7 @@ def test_every_problem_at_once(tmp_path, monkeypatch):
     text = "\n".join(result.problems)
     assert len(result.problems) == 3, text
     assert "dataset pa100k: " in text and "no annotation.mat" in text
-    assert "weights timm/resnet50.safetensors" in text and "weights_mirror" in text
+    assert "weights timm/resnet50.ram_in1k.safetensors" in text and "weights_mirror" in text
     assert "disk: " in text and "GB free" in text
 
 

@@ -148,3 +148,30 @@ def test_engine_trains_with_every_switch_on_and_tags_leaky_selection(tiny_datase
     (run,) = list_runs(f"sqlite:///{tmp_path}/mlflow.db", "switches")
     assert run.data.tags["selection"] == "best_test" and run.data.tags["leaky_selection"] == "true"
     assert run.data.params["train.mixup_alpha"] == "0.2" and run.data.params["model.logit_bn"] == "both"
+
+
+def test_augment_order_listed_applies_randaugment_before_the_flip(monkeypatch):
+    """data.augment_order: fixed flips first whatever the list says; listed follows the list, as the official
+    LFWA dataset.py does ([randaugment_official, hflip]: RandAugment, then the flip). The stand-in
+    RandAugment paints each image's left column white, so the order shows in which column is white."""
+    import l2l.data.augment as A
+
+    def paint_left(n, m):
+        def op(img):
+            out = img.clone()
+            out[..., 0] = 255
+            return out
+        return op
+
+    monkeypatch.setattr(A, "official_op", paint_left)
+    x = torch.zeros(16, 3, 4, 5, dtype=torch.uint8)
+    flipped = torch.rand(16, generator=torch.Generator().manual_seed(3)) < 0.5  # hflip's draw for this seed
+    assert 0 < int(flipped.sum()) < 16
+    augment = ["randaugment_official", "hflip"]
+    fixed = A.augment_batch(x, augment, torch.Generator().manual_seed(3))
+    listed = A.augment_batch(x, augment, torch.Generator().manual_seed(3), order="listed")
+    assert (fixed[..., 0] == 255).all() and (fixed[..., 1:] == 0).all()  # flip, then paint: always left
+    for i, f in enumerate(flipped.tolist()):  # paint, then flip: the flipped images are white on the right
+        assert (listed[i, ..., -1 if f else 0] == 255).all() and int((listed[i] == 255).sum()) == 3 * 4
+    assert A.application_order(["hflip", "pad_crop"], "fixed") == ["pad_crop", "hflip"]
+    assert A.application_order(["hflip", "pad_crop"], "listed") == ["hflip", "pad_crop"]

@@ -43,7 +43,7 @@ def test_standin_mirror_has_the_documented_names_and_formats(mirror):
     assert set(load_file(str(mirror / "timm/resnet18.safetensors"))) == set(state)
     # documented in docs/weights.md, as a mirror must hold them
     doc = (Path(__file__).parents[1] / "docs/weights.md").read_text()
-    assert "torchvision/resnet50-0676ba61.pth" in doc and "timm/resnet50.safetensors" in doc
+    assert "torchvision/resnet50-0676ba61.pth" in doc and "timm/resnet50.ram_in1k.safetensors" in doc
 
 
 @pytest.mark.parametrize("served", ["folder", "http"])
@@ -105,7 +105,7 @@ def test_mirror_folder_without_the_file_names_it(tmp_path):
 def test_paper_target_weights():
     from l2l.plan.experiment import load_experiment
     files = {wf.relpath for wf in W.target_weights(load_experiment(), "paper")}
-    assert files == {"timm/resnet50.safetensors", "torchvision/resnet101-63fe2227.pth",
+    assert files == {"timm/resnet50.ram_in1k.safetensors", "torchvision/resnet101-63fe2227.pth",
                      "torchvision/vit_b_16-c867db91.pth", "torchvision/resnet50-0676ba61.pth",
                      "torchvision/alexnet-owt-7be5be79.pth"}
     assert W.target_weights(load_experiment(), "ablations") == []

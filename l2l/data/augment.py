@@ -2,13 +2,14 @@
 
 Both sources (decoded image files and the uint8 cache, :mod:`l2l.data.batched`) hand the training
 loop uint8 B×3×H×W batches; :func:`augment_batch` applies the augmentations of ``data.augment`` in
-the one fixed order of :data:`AUGMENTATIONS` (whatever order the config lists them in), then the
-batch is normalised. The per-sample transform of :func:`l2l.data.loader.build_transform` calls the
+the order ``data.augment_order`` says (``fixed``: the one order of :data:`AUGMENTATIONS`, whatever
+order the config lists them in; ``listed``: the list's order), then the batch is normalised. The per-sample transform of :func:`l2l.data.loader.build_transform` calls the
 same function on a batch of one, so there is no second implementation to drift.
 
-Order: ``pad_crop`` → ``hflip`` → ``randaugment`` / ``randaugment_official`` (the geometric crop and
-flip of the official PA-100K transform first, then RandAugment on the uint8 pixels, as the official
-LFWA code applies RandAugment before ToTensor).
+Fixed order: ``pad_crop`` → ``hflip`` → ``randaugment`` / ``randaugment_official`` (the geometric crop
+and flip of the official PA-100K transform first, then RandAugment on the uint8 pixels). The official
+LFWA code applies RandAugment *before* its flip (``dataset.py`` inserts it at position 0): its recipe
+lists ``[randaugment_official, hflip]`` and the official protocol sets ``augment_order: listed``.
 
 Randomness: ``pad_crop`` and ``hflip`` draw from ``gen`` (seeded per (seed, epoch) by the loop; None:
 torch's global generator); RandAugment draws from torch's global generator, which the engine also
@@ -22,7 +23,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torchvision.transforms import v2
 
-AUGMENTATIONS = ("pad_crop", "hflip", "randaugment", "randaugment_official")  # application order
+AUGMENTATIONS = ("pad_crop", "hflip", "randaugment", "randaugment_official")  # the fixed application order
+AUGMENT_ORDERS = ("fixed", "listed")
 
 _RANDAUGMENT = v2.RandAugment()  # torchvision defaults: 2 ops, magnitude 9
 
@@ -69,16 +71,26 @@ def official_op(n: int, m: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return official_randaugment(n, m)
 
 
-def augment_batch(x: torch.Tensor, augment: Sequence[str], gen: torch.Generator | None = None,
-                  randaugment_n: int = 2, randaugment_m: int = 13) -> torch.Tensor:
-    """uint8 B×3×H×W → uint8 B×3×H×W with ``augment`` applied in :data:`AUGMENTATIONS` order."""
+def application_order(augment: Sequence[str], order: str) -> list[str]:
+    """The names of ``augment`` in the order they are applied (``data.augment_order``)."""
     check_augment(augment)
-    if "pad_crop" in augment:
-        x = pad_crop(x, pad_pixels(x.shape[-2:]), gen)
-    if "hflip" in augment:
-        x = hflip(x, gen)
-    if "randaugment" in augment:
-        x = per_image(x, _RANDAUGMENT)
-    if "randaugment_official" in augment:
-        x = per_image(x, official_op(randaugment_n, randaugment_m))
+    if order == "fixed":
+        return [a for a in AUGMENTATIONS if a in augment]
+    if order == "listed":
+        return list(dict.fromkeys(augment))
+    raise ValueError(f"unknown augmentation order '{order}'; choose one of {AUGMENT_ORDERS}")
+
+
+def augment_batch(x: torch.Tensor, augment: Sequence[str], gen: torch.Generator | None = None,
+                  randaugment_n: int = 2, randaugment_m: int = 13, order: str = "fixed") -> torch.Tensor:
+    """uint8 B×3×H×W → uint8 B×3×H×W with ``augment`` applied in ``order`` (:func:`application_order`)."""
+    for name in application_order(augment, order):
+        if name == "pad_crop":
+            x = pad_crop(x, pad_pixels(x.shape[-2:]), gen)
+        elif name == "hflip":
+            x = hflip(x, gen)
+        elif name == "randaugment":
+            x = per_image(x, _RANDAUGMENT)
+        else:  # randaugment_official
+            x = per_image(x, official_op(randaugment_n, randaugment_m))
     return x

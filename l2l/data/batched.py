@@ -16,7 +16,7 @@ Two sources hold the same uint8 pixels (decode + antialiased resize of each imag
   whatever the model: BatchNorm1d on logits (``model.logit_bn``) cannot train on one sample, and a
   one-sample step would be noise anyway. Evaluation keeps every sample;
 * training batches are augmented on the device by :func:`l2l.data.augment.augment_batch` (one order,
-  pad_crop → hflip → randaugment), then normalised; ``channels_last`` last.
+  pad_crop → hflip → randaugment, or the listed order), then normalised; ``channels_last`` last.
 
 Mixup is not applied here: the loop applies :func:`l2l.data.mixup.draw_mix` and :func:`~l2l.data.mixup.apply_mix` (it needs the pairing
 to feed the label-embedding mix to the model).
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from l2l.data.augment import AUGMENTATIONS, augment_batch, check_augment, hflip, pad_crop, pad_pixels  # noqa: F401
+from l2l.data.augment import (AUGMENTATIONS, application_order, augment_batch, check_augment, hflip,  # noqa: F401
+                              pad_crop, pad_pixels)
 from l2l.data.loader import DecodedImages, normalize
 
 RESIDENT_BYTES = 2 << 30  # caches up to 2 GiB live on the training device; larger ones stay memory-mapped
@@ -91,12 +92,15 @@ class Batches:
 
     def __init__(self, images: CachedImages | FileImages, labels: np.ndarray, batch_size: int,
                  device: torch.device, train: bool = False, augment: Sequence[str] = (),
-                 channels_last: bool = False, randaugment_n: int = 2, randaugment_m: int = 13) -> None:
+                 channels_last: bool = False, randaugment_n: int = 2, randaugment_m: int = 13,
+                 augment_order: str = "fixed") -> None:
         check_augment(augment)
         self.images, self.batch_size, self.train = images, batch_size, train
         self.device = torch.device(device)
         self.augment, self.channels_last = list(augment), channels_last
         self.randaugment = (randaugment_n, randaugment_m)
+        application_order(augment, augment_order)  # an unknown order fails here, not at the first batch
+        self.augment_order = augment_order
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32)).to(self.device)
         self._gen: torch.Generator | None = None
 
@@ -133,7 +137,7 @@ class Batches:
         idx_batches = self.index_batches()
         for idx, x in zip(idx_batches, self.images.batches(idx_batches)):
             if self.train:
-                x = augment_batch(x, self.augment, self._gen, *self.randaugment)
+                x = augment_batch(x, self.augment, self._gen, *self.randaugment, order=self.augment_order)
             x = normalize(x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -73,7 +73,7 @@ class AQNHead(nn.Module):
     def __init__(self, dim: int, num_attributes: int, cfg: "ModelConfig") -> None:
         """Reads the AQN's keys (:meth:`AttributeQueryNetwork.from_config`) and ``model.logit_bn``."""
         super().__init__()
-        self.pos = SinePositionEmbedding2D(dim)
+        self.pos = SinePositionEmbedding2D.from_config(dim, cfg)
         self.aqn = AttributeQueryNetwork.from_config(dim, num_attributes, cfg)
         self.loss_weights = {"aqn": 1.0}
         # official-code switch: BatchNorm1d on the logits ("both" = every head's logits)

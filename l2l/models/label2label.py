@@ -147,7 +147,7 @@ class Label2LabelHead(nn.Module):
         """Reads the AQN's and the IC-MLM's keys (their ``from_config``), ``model.mlm_dropout``,
         ``mlm_weight`` and ``logit_bn``."""
         super().__init__()
-        self.pos = SinePositionEmbedding2D(dim)
+        self.pos = SinePositionEmbedding2D.from_config(dim, cfg)
         self.aqn = AttributeQueryNetwork.from_config(dim, num_attributes, cfg)
         self.mlm = ImageConditionedMLM.from_config(dim, num_attributes, cfg, cfg.mlm_dropout)
         self.loss_weights = {"aqn": 1.0, "mlm": cfg.mlm_weight}

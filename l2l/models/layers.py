@@ -3,31 +3,67 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from l2l.config import ModelConfig
+
+
+POS_EMBEDDING_LAYOUTS = ("centered", "official")
+
 
 class SinePositionEmbedding2D(nn.Module):
-    """Fixed 2-D sine/cosine position embedding X_pos (DETR style), HW×d, added to the keys only."""
+    """Fixed 2-D sine/cosine position embedding X_pos (DETR style), HW×d, added to the attention keys only.
 
-    def __init__(self, dim: int, temperature: float = 10000.0) -> None:
+    The paper adds X_pos to the features themselves (X̃ = X′ + X_pos, Sec. 3.2); the authors' code adds it
+    to the keys of the cross-attention only (``with_pos_embed(memory, pos)`` as key, ``memory`` as value),
+    and so do we. The first d/2 channels encode the row, the last d/2 the column; frequencies
+    T^(j/(d/4)), j = 0..d/4-1, in both layouts. ``layout`` (``model.pos_embedding``):
+
+    * ``centered`` (ours): row i of H at (i + ½)/H·2π, i = 0..H-1; per half all sines, then all cosines;
+    * ``official`` (the authors' ``PositionEmbeddingSine(normalize=True)`` in ``model.py`` of both
+      folders): row i at i/(H + 10⁻⁶)·2π, i = 1..H (cumsum/max); per half sin and cos interleaved per
+      frequency (sin f₀, cos f₀, sin f₁, cos f₁, …).
+    """
+
+    def __init__(self, dim: int, layout: str, temperature: float = 10000.0) -> None:
         super().__init__()
         if dim % 4:
             raise ValueError(f"sine position embedding needs d divisible by 4, got {dim}")
-        self.dim, self.temperature = dim, temperature
+        if layout not in POS_EMBEDDING_LAYOUTS:
+            raise ValueError(f"unknown position embedding layout '{layout}'; choose one of {POS_EMBEDDING_LAYOUTS}")
+        self.dim, self.layout, self.temperature = dim, layout, temperature
         self._cache: dict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    @classmethod
+    def from_config(cls, dim: int, cfg: "ModelConfig") -> "SinePositionEmbedding2D":
+        """Reads ``model.pos_embedding`` (the layout)."""
+        return cls(dim, cfg.pos_embedding)
+
+    def _positions(self, n: int) -> torch.Tensor:
+        i = torch.arange(n, dtype=torch.float64)
+        if self.layout == "official":
+            return (i + 1) / (n + 1e-6) * 2 * math.pi
+        return (i + 0.5) / n * 2 * math.pi
+
+    def _encode(self, positions: torch.Tensor) -> torch.Tensor:
+        """n positions → n×d/2: sines and cosines of every frequency, in the layout's channel order."""
+        quarter = self.dim // 4
+        freq = self.temperature ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+        angles = positions[:, None] / freq  # n×q
+        if self.layout == "official":
+            return torch.stack([angles.sin(), angles.cos()], dim=2).flatten(1)
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
 
     def forward(self, height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (height, width, device, dtype)
         if key not in self._cache:
-            quarter = self.dim // 4
-            freq = self.temperature ** (torch.arange(quarter, dtype=torch.float64) / quarter)
-            y = (torch.arange(height, dtype=torch.float64) + 0.5) / height * 2 * math.pi
-            x = (torch.arange(width, dtype=torch.float64) + 0.5) / width * 2 * math.pi
-            py, px = y[:, None] / freq, x[:, None] / freq  # H×q, W×q
-            py = torch.cat([py.sin(), py.cos()], dim=1)[:, None, :].expand(height, width, 2 * quarter)
-            px = torch.cat([px.sin(), px.cos()], dim=1)[None, :, :].expand(height, width, 2 * quarter)
+            half = self.dim // 2
+            py = self._encode(self._positions(height))[:, None, :].expand(height, width, half)
+            px = self._encode(self._positions(width))[None, :, :].expand(height, width, half)
             pos = torch.cat([py, px], dim=-1).reshape(height * width, self.dim)
             self._cache[key] = pos.to(device=device, dtype=dtype)
         return self._cache[key]

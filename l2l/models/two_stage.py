@@ -81,7 +81,7 @@ class TwoStageHead(nn.Module):
                  cfg: "ModelConfig") -> None:
         """The frozen AQN reads the AQN's keys (:meth:`AttributeQueryNetwork.from_config`)."""
         super().__init__()
-        self.pos = SinePositionEmbedding2D(dim)
+        self.pos = SinePositionEmbedding2D.from_config(dim, cfg)
         self.aqn = AttributeQueryNetwork.from_config(dim, num_attributes, cfg)
         self.refiner, self.image_conditioned = refiner, image_conditioned
         self.loss_weights = {"mlm": 1.0}  # the AQN is not trained again
