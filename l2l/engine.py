@@ -469,6 +469,8 @@ class Trainer:
         self.tracker = Tracker.start(resolve_uri(cfg.tracking.uri), cfg.tracking.experiment, run_name,
                                      _run_tags(cfg, data, self.fingerprint, self.tags, self.device), cfg.flat_params(),
                                      run_id=ckpt["run_id"] if ckpt else None)
+        if cfg.tracking.system_metrics:  # MLflow's monitor: system/cpu_utilization_percentage, ...
+            self.tracker.start_system_metrics(resume=bool(ckpt))
         if ckpt:
             # the job that finishes the run, not the first one
             self.tracker.set_tags({**_scheduler_tags(), **device_record(self.device), **version_tags()})
@@ -596,6 +598,9 @@ class Trainer:
         for name in ("config.yaml", "metrics.json", "history.csv"):
             tracker.log_artifact(self.out_dir / name)
         tracker.log_weights(self.out_dir / "model.pt")  # with config.yaml: `l2l predict --run runs:/<id>`
+        if cfg.tracking.log_model and not tracker.logged_models():  # MLflow's "Logged models" (docs/zoo.md)
+            test_image = data.root / data.images[int(data.indices(cfg.data.test_split)[0])]
+            tracker.log_model(self.out_dir, result["selected_epoch"], list(data.attributes), test_image)
         tracker.finish("FINISHED")
         return result
 
