@@ -333,6 +333,25 @@ def evaluate(model: torch.nn.Module, batches: Iterable, device: torch.device, da
     return out
 
 
+IMAGE_ERRORS = "test_image_errors.npy"  # per test image: % of its known labels wrong (paired bootstrap)
+
+
+def write_image_errors(path: Path, model: torch.nn.Module, batches: Iterable, device: torch.device,
+                       amp: bool) -> None:
+    """The selected model's error per test image (test-split order), so two methods trained on the same seeds
+    can be compared image by image (the paired bootstrap of l2l/report/intervals.py); float32, one per image."""
+    probs, labels = predict(model, batches, device, amp)
+    pred = (probs[model.prediction_key] > 0.5).astype(np.int8)
+    known = labels >= 0
+    errors = 100.0 * ((pred != labels) & known).sum(1) / np.maximum(known.sum(1), 1)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, errors.astype(np.float32))
+
+    atomic_write(path, save)
+
+
 # ------------------------------------------------------------------------------------------ run setup
 
 def _scheduler_tags() -> dict[str, str]:
@@ -577,6 +596,8 @@ class Trainer:
         for hook in self.hooks:  # EpochSelection puts the selected epoch's weights into the model
             selected.update(hook.before_test(self))
         test = evaluate(self.model, self.eval_batches["test"], self.device, data, self.settings["amp"])
+        write_image_errors(self.out_dir / IMAGE_ERRORS, self.model, self.eval_batches["test"], self.device,
+                           self.settings["amp"])
         result = {
             "test": test, **selected, "selection": cfg.train.selection,
             "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,
@@ -600,7 +621,8 @@ class Trainer:
         tracker.log_weights(self.out_dir / "model.pt")  # with config.yaml: `l2l predict --run runs:/<id>`
         if cfg.tracking.log_model and not tracker.logged_models():  # MLflow's "Logged models" (docs/zoo.md)
             test_image = data.root / data.images[int(data.indices(cfg.data.test_split)[0])]
-            tracker.log_model(self.out_dir, result["selected_epoch"], list(data.attributes), test_image)
+            tracker.log_model(self.out_dir, result["selected_epoch"], list(data.attributes), test_image,
+                              name=f"{data.name}-{cfg.method}-{cfg.backbone}-seed{cfg.seed}")
         tracker.finish("FINISHED")
         return result
 

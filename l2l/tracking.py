@@ -282,9 +282,13 @@ class Tracker:
         if left:
             monitor.publish_metrics(left)
 
-    def log_model(self, run_dir: str | Path, step: int, attributes: list[str], example: str | Path) -> str:
+    def log_model(self, run_dir: str | Path, step: int, attributes: list[str], example: str | Path,
+                  name: str) -> str:
         """The run's selected checkpoint as an MLflow logged model (pyfunc, ``l2l predict``'s path), linked
-        to this run and to its metrics at ``step`` (the selected epoch's test metrics). Returns the model id."""
+        to this run and to its metrics at ``step`` (the selected epoch's test metrics). Returns the model id.
+
+        ``name`` must not be ``model``: MLflow resolves ``runs:/<id>/<name>/...`` to the logged model of that
+        name, which would shadow the run's plain ``model/model.pt`` artifact that ``l2l predict --run`` reads."""
         import tempfile
 
         def log() -> str:
@@ -298,7 +302,7 @@ class Tracker:
                     shutil.copy2(Path(run_dir) / name, folder / name)
                 with mlflow.start_run(run_id=self.run_id):
                     info = mlflow.pyfunc.log_model(
-                        name="model", python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
+                        name=name, python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
                         artifacts={"run": str(folder)}, signature=_signature(attributes),
                         input_example=pd.DataFrame({"image": [str(Path(example).resolve())]}),
                         pip_requirements=_pip_requirements(), step=step,
@@ -406,6 +410,37 @@ def list_runs(uri: str, experiment: str, parents: bool = False) -> list[Any]:
         token = page.token
         if not token:
             return runs
+
+
+def update_parents(uri: str, cells: list[tuple[list[str], dict[str, float], dict[str, str]]]) -> int:
+    """Log each cell's aggregate onto its parent run: ``(child run ids, metrics, tags)`` per cell, the
+    parent found through the children's ``mlflow.parentRunId``. Returns how many parents were updated
+    (a cell whose runs have no parent, e.g. trained by hand or before issue 24, is skipped)."""
+    from mlflow.entities import Metric, RunTag
+    from mlflow.exceptions import MlflowException
+
+    tracker, now, updated = Tracker(uri, "", ""), int(time.time() * 1000), 0
+    for children, metrics, tags in cells:
+        parents = set()
+        for child in children:
+            try:
+                parents.add(tracker._call(lambda c=child: tracker.client.get_run(c)).data.tags.get(PARENT_TAG))
+            except MlflowException:
+                continue
+        for parent in parents - {None}:
+            items = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v == v]  # NaN (no spread): left out
+            tracker._call(lambda p=parent, m=items: tracker.client.log_batch(
+                p, metrics=m, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
+            updated += 1
+    return updated
+
+
+def describe_experiment(uri: str, experiment: str, text: str) -> None:
+    """The experiment's description (MLflow shows the ``mlflow.note.content`` tag above its runs)."""
+    tracker = Tracker(uri, "", "")
+    exp = tracker._call(lambda: tracker.client.get_experiment_by_name(experiment))
+    if exp is not None:
+        tracker._call(lambda: tracker.client.set_experiment_tag(exp.experiment_id, "mlflow.note.content", text))
 
 
 def log_artifacts_to_run(uri: str, run_id: str, paths: list[str | Path], artifact_path: str | None = None) -> None:
