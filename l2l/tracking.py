@@ -298,11 +298,11 @@ class Tracker:
             with tempfile.TemporaryDirectory() as tmp, _tracking_uri(self.uri):
                 folder = Path(tmp) / "run"  # only what a prediction needs, no resume.ckpt
                 folder.mkdir()
-                for name in ("config.yaml", "model.pt"):
-                    shutil.copy2(Path(run_dir) / name, folder / name)
+                for file in ("config.yaml", "model.pt"):
+                    shutil.copy2(Path(run_dir) / file, folder / file)
                 with mlflow.start_run(run_id=self.run_id):
                     info = mlflow.pyfunc.log_model(
-                        name=name, python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
+                        name=re.sub(r"[/:.%\"']", "_", name), python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
                         artifacts={"run": str(folder)}, signature=_signature(attributes),
                         input_example=pd.DataFrame({"image": [str(Path(example).resolve())]}),
                         pip_requirements=_pip_requirements(), step=step,

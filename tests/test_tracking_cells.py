@@ -104,7 +104,7 @@ def test_logged_model_predicts_like_l2l_predict(logged_run, tiny_dataset):
 
     with _use_tracking_uri(uri):
         (model,) = mlflow.search_logged_models(experiment_ids=[exp_id], output_format="list")
-        assert model.source_run_id == run_id
+        assert model.source_run_id == run_id and model.name == "embedded-fc_head-small_cnn-seed0"
         linked = {m.key: m.value for m in model.metrics}
         assert linked["test_error"] == pytest.approx(result["test"]["error"])  # its test metrics, on the model
         loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
