@@ -278,9 +278,14 @@ class Tracker:
         monitor._shutdown_event.set()
         if monitor._process is not None:
             monitor._process.join()
-        left = monitor.aggregate_metrics()
-        if left:
-            monitor.publish_metrics(left)
+        try:
+            left = monitor.aggregate_metrics()
+            if left:
+                monitor.publish_metrics(left)
+        except Exception as e:  # noqa: BLE001 (the run's own ending must not fail for its system metrics)
+            import sys
+
+            print(f"system metrics of MLflow run {self.run_id}: last samples not logged ({e})", file=sys.stderr)
 
     def log_model(self, run_dir: str | Path, step: int, attributes: list[str], example: str | Path,
                   name: str) -> str:
