@@ -28,11 +28,15 @@ def job_tags(seed: int, **cell: str) -> dict[str, str]:
 
 START_ONE = """
 import sys, time
+from pathlib import Path
 from l2l.tracking import Tracker
-uri, seed, go = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+import mlflow.tracking  # imported before the barrier, so that no process lags behind on imports
+uri, seed, barrier = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 tags = {f"wildcard.{k}": v for k, v in dict(dataset="embedded", backbone="small_cnn", method="fc_head",
         variant="base", protocol="clean", seed=str(seed), experiment="cells").items()}
-time.sleep(max(0.0, go - time.time()))  # every process asks for the cell's parent at the same moment
+(barrier / str(seed)).touch()
+while len(list(barrier.iterdir())) < 4:  # every process asks for the cell's parent at the same moment
+    time.sleep(0.01)
 Tracker.start(uri, "cells", f"seed{seed}", tags, {}).finish()
 """
 
@@ -41,10 +45,9 @@ def test_parallel_seed_jobs_create_one_parent(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     Tracker.start(uri, "cells", "other", {}, {}).finish()  # the store and experiment exist, as init_tracking makes them
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    import time
-
-    go = time.time() + 8  # past every interpreter start and mlflow import on a busy 2-core machine
-    procs = [subprocess.Popen([sys.executable, "-c", START_ONE, uri, str(s), str(go)], env=env,
+    barrier = tmp_path / "ready"
+    barrier.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", START_ONE, uri, str(s), str(barrier)], env=env,
                               stderr=subprocess.PIPE, text=True) for s in range(4)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()

@@ -65,6 +65,8 @@ def test_zoo_checkpoint_name_carries_its_hash_and_parent_gets_the_cell(zoo_dir, 
     assert parent.data.metrics["n"] == 1
     assert parent.data.metrics["error_mean"] == pytest.approx(metrics["test"]["error"])
     assert "## Checkpoints" in (zoo_dir / "results/zoo/zoo.md").read_text()
+    per_image = np.load(zoo_dir / RUN / "test_image_errors.npy")  # the paired bootstrap's input, one per test image
+    assert len(per_image) == 48 and per_image.mean() == pytest.approx(metrics["test"]["error"], abs=1e-4)
 
 
 def test_zoo_command_recreates_the_run(zoo_dir, monkeypatch):

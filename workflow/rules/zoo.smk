@@ -33,6 +33,6 @@ rule zoo:
         CONDA_ENV
     shell:
         "l2l zoo --metrics {input.metrics:q} --tables {input.tables:q} --experiment {wildcards.experiment:q} "
-        "--suite {params.suite:q} --protocol {params.protocol:q} --bootstrap-seed {params.seed:q} "
+        "--suite={params.suite:q} --protocol={params.protocol:q} --bootstrap-seed {params.seed:q} "
         "--bootstrap-samples {params.samples:q} --min-seeds {params.min_seeds:q} --out-dir {params.out_dir:q} "
         "> {log:q} 2>&1"
