@@ -485,6 +485,7 @@ class Trainer:
         cfg, data = self.cfg, self.data
         run_name = self.tags["run_name"] if self.tags and "run_name" in self.tags else \
             f"{data.name}/{cfg.method}/{cfg.backbone}/seed{cfg.seed}"
+        self.run_name = run_name  # its logged model's name too (l2l.tracking.Tracker.log_model)
         self.tracker = Tracker.start(resolve_uri(cfg.tracking.uri), cfg.tracking.experiment, run_name,
                                      _run_tags(cfg, data, self.fingerprint, self.tags, self.device), cfg.flat_params(),
                                      run_id=ckpt["run_id"] if ckpt else None)
@@ -622,7 +623,7 @@ class Trainer:
         if cfg.tracking.log_model and not tracker.logged_models():  # MLflow's "Logged models" (docs/zoo.md)
             test_image = data.root / data.images[int(data.indices(cfg.data.test_split)[0])]
             tracker.log_model(self.out_dir, result["selected_epoch"], list(data.attributes), test_image,
-                              name=f"{data.name}-{cfg.method}-{cfg.backbone}-seed{cfg.seed}")
+                              name=self.run_name)
         tracker.finish("FINISHED")
         return result
 

@@ -292,7 +292,7 @@ class Tracker:
         """The run's selected checkpoint as an MLflow logged model (pyfunc, ``l2l predict``'s path), linked
         to this run and to its metrics at ``step`` (the selected epoch's test metrics). Returns the model id.
 
-        ``name`` must not be ``model``: MLflow resolves ``runs:/<id>/<name>/...`` to the logged model of that
+        ``name`` (the run's name, :func:`model_name`) must not be ``model``: MLflow resolves ``runs:/<id>/<name>/...`` to the logged model of that
         name, which would shadow the run's plain ``model/model.pt`` artifact that ``l2l predict --run`` reads."""
         import tempfile
 
@@ -307,7 +307,7 @@ class Tracker:
                     shutil.copy2(Path(run_dir) / file, folder / file)
                 with mlflow.start_run(run_id=self.run_id):
                     info = mlflow.pyfunc.log_model(
-                        name=re.sub(r"[/:.%\"']", "_", name), python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
+                        name=model_name(name), python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),
                         artifacts={"run": str(folder)}, signature=_signature(attributes),
                         input_example=pd.DataFrame({"image": [str(Path(example).resolve())]}),
                         pip_requirements=_pip_requirements(), step=step,
@@ -319,6 +319,11 @@ class Tracker:
     def finish(self, status: str = "FINISHED") -> None:
         self.stop_system_metrics()
         self._call(lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def model_name(run_name: str) -> str:
+    """A run's name as a logged model's: ``/`` → ``-``, MLflow's other forbidden characters (``:.%"'``) → ``_``."""
+    return re.sub(r"[:.%\"']", "_", run_name.replace("/", "-"))
 
 
 def _locked_monitor(tracker: Tracker, resume: bool) -> Any:

@@ -155,7 +155,7 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(suite, server, 
     assert f"model.mask_ratio\n{run.data.params['model.mask_ratio']}\n" in body
     assert f"train.epochs\n{EPOCHS}\n" in body
     assert f"test_error\n{test_error}" in body  # the run's own test metric, as in metrics.json
-    model = "embedded_ablation-label2label-small_cnn-seed0"  # its selected checkpoint as a logged model
+    model = RUN.replace("/", "-")  # its selected checkpoint as a logged model, named after the run
     body = _wait_for_text(browser, "Parent run", "Logged models", model)
     assert f"Parent run\n{RUN.rsplit('/', 1)[0]}\n" in body  # the run page names its cell
     assert "system/cpu_utilization_percentage" in run.data.metrics  # MLflow's system metrics
@@ -180,7 +180,7 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(suite, server, 
     assert shot.stat().st_size > 10_000
 
     browser.get(f"{server}/#/experiments/{exp_id}/models?{ml}")  # the experiment's logged models, one per run
-    models = [f"embedded_ablation-{r.data.tags['method']}-small_cnn-seed0" for r in runs]
+    models = [r.info.run_name.replace("/", "-") for r in runs]
     body = _wait_for_text(browser, "Model name", *models, *names)
     assert body.count("Ready") == len(runs)
     _shot(browser, tmp_path / "ui_models.png")
