@@ -7,8 +7,14 @@ from typing import Any
 
 def add_parser(sub: Any) -> None:
     """``l2l zoo`` (the zoo rule calls it per experiment)."""
+    import argparse
+
     z = sub.add_parser("zoo", help="the model zoo of an experiment: zoo.md/zoo.csv with hashed checkpoints, "
-                                   "run ids, re-create commands; updates the cells' MLflow parent runs")
+                                   "run ids, re-create commands; updates the cells' MLflow parent runs",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  l2l zoo --metrics results/embedded_demo/runs/*/*/*/*/*/seed*/metrics.json "
+                              "--experiment embedded_demo --out-dir results/embedded_demo\n"
+                              "  snakemake --cores 8 all   # the rule `zoo` calls it per experiment (docs/zoo.md)")
     z.add_argument("--metrics", nargs="+", required=True, help="metrics.json of every run of the experiment")
     z.add_argument("--tables", nargs="*", default=[], help="the suite's table.csv files (the paper's numbers)")
     z.add_argument("--experiment", required=True, help="experiment name (results folder, MLflow experiment)")
