@@ -36,6 +36,7 @@ include: "workflow/rules/preflight.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/zoo.smk"
 
 
 rule all:

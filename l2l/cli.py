@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_aggregate)
     _add_data_parsers(sub)
     add_predict(sub)
+    from l2l.zoo_cli import add_parser as add_zoo
+
+    add_zoo(sub)
     add_cache_parser(sub)
     for add in (_add_macs, _add_table, _add_reproduction, _add_attention):
         add(sub)

@@ -118,6 +118,8 @@ class TrackingConfig:
     uri: str = "sqlite:///results/mlflow.db"
     experiment: str = "l2l"
     tags: dict[str, str] = field(default_factory=dict)
+    system_metrics: bool = True  # MLflow's system/... metrics (CPU, memory; GPU with pynvml)
+    log_model: bool = True  # the selected checkpoint as an MLflow logged model
 
 
 @dataclass

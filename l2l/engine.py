@@ -352,6 +352,25 @@ def evaluate(model: torch.nn.Module, batches: Iterable, device: torch.device, da
     return out
 
 
+IMAGE_ERRORS = "test_image_errors.npy"  # per test image: % of its known labels wrong (paired bootstrap)
+
+
+def write_image_errors(path: Path, model: torch.nn.Module, batches: Iterable, device: torch.device,
+                       amp: bool) -> None:
+    """The selected model's error per test image (test-split order), so two methods trained on the same seeds
+    can be compared image by image (the paired bootstrap of l2l/report/intervals.py); float32, one per image."""
+    probs, labels = predict(model, batches, device, amp)
+    pred = (probs[model.prediction_key] > 0.5).astype(np.int8)
+    known = labels >= 0
+    errors = 100.0 * ((pred != labels) & known).sum(1) / np.maximum(known.sum(1), 1)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, errors.astype(np.float32))
+
+    atomic_write(path, save)
+
+
 # ------------------------------------------------------------------------------------------ run setup
 
 def _scheduler_tags() -> dict[str, str]:
@@ -485,9 +504,12 @@ class Trainer:
         cfg, data = self.cfg, self.data
         run_name = self.tags["run_name"] if self.tags and "run_name" in self.tags else \
             f"{data.name}/{cfg.method}/{cfg.backbone}/seed{cfg.seed}"
+        self.run_name = run_name  # its logged model's name too (l2l.tracking.Tracker.log_model)
         self.tracker = Tracker.start(resolve_uri(cfg.tracking.uri), cfg.tracking.experiment, run_name,
                                      _run_tags(cfg, data, self.fingerprint, self.tags, self.device), cfg.flat_params(),
                                      run_id=ckpt["run_id"] if ckpt else None)
+        if cfg.tracking.system_metrics:  # MLflow's monitor: system/cpu_utilization_percentage, ...
+            self.tracker.start_system_metrics(resume=bool(ckpt))
         if ckpt:
             # the job that finishes the run, not the first one
             self.tracker.set_tags({**_scheduler_tags(), **device_record(self.device), **version_tags()})
@@ -596,6 +618,8 @@ class Trainer:
             selected.update(hook.before_test(self))
         test = evaluate(self.model, self.eval_batches["test"], self.device, data, self.settings["amp"],
                         ma_undefined_half=cfg.train.ma_undefined_half)
+        write_image_errors(self.out_dir / IMAGE_ERRORS, self.model, self.eval_batches["test"], self.device,
+                           self.settings["amp"])
         result = {
             "test": test, **selected, "selection": cfg.train.selection,
             "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,
@@ -617,6 +641,10 @@ class Trainer:
         for name in ("config.yaml", "metrics.json", "history.csv"):
             tracker.log_artifact(self.out_dir / name)
         tracker.log_weights(self.out_dir / "model.pt")  # with config.yaml: `l2l predict --run runs:/<id>`
+        if cfg.tracking.log_model and not tracker.logged_models():  # MLflow's "Logged models" (docs/zoo.md)
+            test_image = data.root / data.images[int(data.indices(cfg.data.test_split)[0])]
+            tracker.log_model(self.out_dir, result["selected_epoch"], list(data.attributes), test_image,
+                              name=self.run_name)
         tracker.finish("FINISHED")
         return result
 

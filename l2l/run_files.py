@@ -19,8 +19,8 @@ from l2l.config import resolve
 from l2l.errors import UserError
 from l2l.io import read_yaml
 
-RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "model.pt", "resume.ckpt")
-_WRITTEN_LATER = ("history.csv", "metrics.json", "model.pt", "resume.ckpt")
+RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "model.pt", "resume.ckpt", "test_image_errors.npy")
+_WRITTEN_LATER = ("history.csv", "metrics.json", "model.pt", "resume.ckpt", "test_image_errors.npy")
 
 
 def remove_own_temporaries(out_dir: Path) -> None:

@@ -84,7 +84,8 @@ def _run_schema() -> dict[str, Any]:
             **{s: props[s] for s in RUN_SECTIONS},
             "tracking": {"type": "object", "additionalProperties": False, "properties": {
                 "uri": {"type": "string"}, "experiment": {"type": "string"},
-                "tags": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+                "system_metrics": {"type": "boolean"}, "log_model": {"type": "boolean"}}},
         },
     }
 

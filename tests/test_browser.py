@@ -4,7 +4,8 @@ One tiny `ablations` suite (one seed, two epochs, 64 training images, every pape
 its rows: 3 runs) goes through the real pipeline, then `snakemake --report report.html ablations`. Both
 checks read that one suite, opened in headless Chromium (Selenium + chromedriver):
 - the MLflow UI (`mlflow ui` on a free 127.0.0.1 port, against the suite's sqlite store): the experiment,
-  every run by name, a run's params and metrics, and a metric chart with one point per epoch;
+  one parent run per table cell (issue 24) with the seed runs under it, a run's parent, logged model, params
+  and metrics, a metric chart with one point per epoch, and the experiment's logged models;
 - the report: the Reproduction summary with its caption, every paper table of the suite (table, plot and
   curves, each with a caption that rendered), the attention map, and no docutils "System Message".
 Screenshots land in the tests' tmp dirs (their paths are printed; run with ``-s`` to see them).
@@ -125,7 +126,8 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(suite, server, 
 
     root = suite[0]
 
-    runs = list_runs(f"sqlite:///{root}/results/mlflow.db", "ablations")
+    uri = f"sqlite:///{root}/results/mlflow.db"
+    runs = list_runs(uri, "ablations")
     assert len(runs) == 3
     exp_id = runs[0].info.experiment_id
     names = sorted(r.info.run_name for r in runs)
@@ -136,8 +138,13 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(suite, server, 
     _wait_for_text(browser, "ablations")
     _shot(browser, tmp_path / "ui_experiments.png")
 
+    # issue 24: one parent run per table cell, the seed runs its children (shown collapsed under it)
+    parents = [r for r in list_runs(uri, "ablations", parents=True) if r.data.tags.get("l2l.role") == "parent"]
+    assert len(parents) == 3 and {r.data.tags["mlflow.parentRunId"] for r in runs} == {p.info.run_id for p in parents}
+    cells = sorted(p.info.run_name for p in parents)
+    assert RUN.rsplit("/", 1)[0] in cells and all(p.data.metrics["n"] == 1 for p in parents)  # the zoo's aggregate
     browser.get(f"{server}/#/experiments/{exp_id}/runs?{ml}")
-    _wait_for_text(browser, "ablations", *names, f"{len(names)} matching runs")
+    _wait_for_text(browser, "ablations", *cells, f"{len(names) + len(parents)} matching runs")
     _shot(browser, tmp_path / "ui_runs.png")
 
     run = next(r for r in runs if r.info.run_name == RUN)
@@ -149,6 +156,10 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(suite, server, 
     assert f"model.mask_ratio\n{run.data.params['model.mask_ratio']}\n" in body
     assert f"train.epochs\n{EPOCHS}\n" in body
     assert f"test_error\n{test_error}" in body  # the run's own test metric, as in metrics.json
+    model = RUN.replace("/", "-")  # its selected checkpoint as a logged model, named after the run
+    body = _wait_for_text(browser, "Parent run", "Logged models", model)
+    assert f"Parent run\n{RUN.rsplit('/', 1)[0]}\n" in body  # the run page names its cell
+    assert "system/cpu_utilization_percentage" in run.data.metrics  # MLflow's system metrics
     heading = browser.find_element(By.XPATH, "//*[starts-with(normalize-space(text()), 'Parameters (')]")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", heading)
     _shot(browser, tmp_path / "ui_run_params.png")
@@ -168,6 +179,12 @@ def test_mlflow_ui_shows_experiment_runs_params_and_metric_chart(suite, server, 
     assert lines[0].count("L") + 1 == EPOCHS  # one point per epoch (step = epoch)
     shot = _shot(browser, tmp_path / "ui_metric_chart.png")
     assert shot.stat().st_size > 10_000
+
+    browser.get(f"{server}/#/experiments/{exp_id}/models?{ml}")  # the experiment's logged models, one per run
+    models = [r.info.run_name.replace("/", "-") for r in runs]
+    body = _wait_for_text(browser, "Model name", *models, *names)
+    assert body.count("Ready") == len(runs)
+    _shot(browser, tmp_path / "ui_models.png")
 
 
 def _open(driver, path: Path) -> None:

@@ -148,12 +148,19 @@ class Planner:
         cfg = merge(cfg, {
             "method": run.method, "backbone": run.backbone, "seed": int(run.seed), "protocol": run.protocol,
             "data": {"path": self.dataset_dir(dataset=run.dataset)},
-            "tracking": {"uri": self.config["tracking_uri"], "experiment": run.experiment or self.config["experiment"]},
+            "tracking": {"uri": self.config["tracking_uri"], "experiment": run.experiment or self.config["experiment"],
+                         **self._tracking_switches()},
         })
         init_from = self.stage_one_model(run)
         if init_from:
             cfg = merge(cfg, {"model": {"init_from": init_from}})
         return cfg
+
+    def _tracking_switches(self) -> dict[str, bool]:
+        """system_metrics / log_models only when turned off: the run configs (Snakemake params) of the
+        default stay as they were, so no run is retrained for it."""
+        return {**({"system_metrics": False} if not self.config.get("system_metrics", True) else {}),
+                **({"log_model": False} if not self.config.get("log_models", True) else {})}
 
     def resolved(self, run: Run) -> dict[str, Any]:
         """Every key of the run config, defaults included (what `l2l resolve` prints)."""

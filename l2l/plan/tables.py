@@ -127,6 +127,7 @@ class TablePlanner:
         for cell in plan["cells"]:  # refuse a bad recipe or a leaky clean run now, not in a job
             self.planner.run_config(Run(cell["dataset"], cell["backbone"], cell["method"], cell["variant"],
                                         protocol, plan["seeds"][0], experiment))
+        plan["bootstrap"] = dict(self.config.get("bootstrap") or {})  # the cells' 95 % intervals (docs/zoo.md)
         return plan
 
     def runs(self, suite: str, table: str) -> list[str]:

@@ -23,6 +23,7 @@ from l2l.errors import UserError
 from l2l.io import atomic_write, file_set, read_yaml, write_text
 from l2l.protocols import DEFAULT_PROTOCOL
 from l2l.report import plots as figures
+from l2l.report.intervals import Bootstrap, mean_ci, verdict
 from l2l.report.render import fmt, html_page, markdown_table, mean_std, method_label
 from l2l.report.run_reader import read_run
 
@@ -102,6 +103,7 @@ def _cell_label(plan: Mapping[str, Any], cell: Mapping[str, Any]) -> str:
 def summarize_cells(plan: Mapping[str, Any], paper: Mapping[str, Any]) -> tuple[pd.DataFrame, dict, list[str]]:
     """One row per cell: mean, std, n, paper value and delta per metric; plus per-cell per-seed values."""
     per_cell = {i: pd.DataFrame([_load_run(r) for r in c["runs"]]) for i, c in enumerate(plan["cells"])}
+    boot = Bootstrap(**plan.get("bootstrap", {}))
     available = sorted(set.intersection(*(set(df.columns) for df in per_cell.values())) - {"seed"})
     metrics = expand_metrics(plan["metrics"], available)
     rows = []
@@ -112,9 +114,11 @@ def summarize_cells(plan: Mapping[str, Any], paper: Mapping[str, Any]) -> tuple[
                "value": cell["value"], "variant": cell["variant"], "shown": cell["show"], "n": len(df)}
         for m in metrics:
             row[f"{m}_mean"], row[f"{m}_std"] = mean_std(df[m])
+            row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean_ci(list(df[m]), boot)  # 95 % bootstrap over seeds
             pv, ps = parse_printed(prow[m]) if prow and m in prow else (math.nan, None)
             row[f"{m}_paper"], row[f"{m}_paper_std"] = pv, (ps if ps is not None else math.nan)
             row[f"{m}_delta"] = row[f"{m}_mean"] - pv
+            row[f"{m}_verdict"] = verdict(pv, row[f"{m}_ci_low"], row[f"{m}_ci_high"], len(df), boot)
         if prow and "macs_g" in prow:
             row["paper_reported_gmacs"] = parse_printed(prow["macs_g"])[0]
         rows.append(row)

@@ -7,6 +7,11 @@ std and whether the paper's number lies inside our mean ± 2 std; for each table
 ordering holds: L2L < AQN < FC Head in error (per backbone) for method tables, and the same best setting
 for ablation tables. With one seed there is no std: the z column is blank and "inside" says
 ``no spread (n = 1)`` instead of yes/no (nothing to be inside of).
+
+The verdict (issue 24) comes from the 95 % percentile bootstrap interval of our mean over seeds that
+``l2l table`` writes (``<metric>_ci_low/high``, ``<metric>_verdict``; :mod:`l2l.report.intervals`):
+"consistent" when the paper's number lies inside it, "not consistent" when outside, and "too small to
+tell" below ``bootstrap.min_seeds`` seeds.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pandas as pd
 
 from l2l.io import atomic_write, write_text
 from l2l.metrics import lower_is_better
+from l2l.report.intervals import METHOD
 from l2l.report.render import fmt
 
 # The paper's method ordering, best first (error: lower is better); a table is checked on the methods it has.
@@ -45,7 +51,9 @@ def cell_rows(name: str, table: pd.DataFrame, metric: str) -> list[dict[str, Any
         inside = None if not has_paper else (bool(abs(mean - paper) <= 2 * std) if spread else NO_SPREAD)
         rows.append({"table": name, "cell": r["label"], "backbone": r["backbone"], "metric": metric,
                      "n": n, "ours_mean": mean, "ours_std": std if n > 1 else math.nan, "paper": paper,
-                     "diff": mean - paper if has_paper else math.nan, "z": z, "inside_2std": inside})
+                     "diff": mean - paper if has_paper else math.nan, "z": z, "inside_2std": inside,
+                     "ci_low": r.get(f"{metric}_ci_low", math.nan), "ci_high": r.get(f"{metric}_ci_high", math.nan),
+                     "verdict": r.get(f"{metric}_verdict") if isinstance(r.get(f"{metric}_verdict"), str) else "—"})
     return rows
 
 
@@ -107,18 +115,26 @@ def to_markdown(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol:
     n_paper = int(cells["paper"].notna().sum()) if len(cells) else 0
     n_inside = int((cells["inside_2std"] == True).sum()) if len(cells) else 0  # noqa: E712 (None = no paper)
     n_flat = int((cells["inside_2std"] == NO_SPREAD).sum()) if len(cells) else 0
+    n_consistent = int((cells["verdict"] == "consistent").sum()) if len(cells) else 0
+    n_not = int((cells["verdict"] == "not consistent").sum()) if len(cells) else 0
+    n_small = int(cells["verdict"].astype(str).str.contains("too small").sum()) if len(cells) else 0
     lines = ["# Reproduction summary", "",
              f"Suite `{suite}`" + (f", protocol `{protocol}`" if protocol else "") + f": {len(cells)} cells run, "
              f"{n_paper} with a paper number, {n_inside} of those inside our mean ± 2 std"
              + (f", {n_flat} with one seed (no spread to compare with)" if n_flat else "") + ". "
              "z = (ours − paper) / our std over seeds; \"inside\" = paper within ours ± 2 std.", "",
+             f"Verdict: {n_consistent} consistent, {n_not} not consistent, {n_small} with too few seeds to tell. "
+             f"A cell is consistent when the paper's number lies inside the {METHOD} of our mean "
+             "(the 95 % CI column); with fewer seeds than bootstrap.min_seeds it gives no verdict.", "",
              "## Cells", "",
-             "| table | cell | backbone | metric | n | ours | paper | ours − paper | z | inside ±2 std |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| table | cell | backbone | metric | n | ours | 95 % CI | paper | ours − paper | z | inside ±2 std | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in cells.to_dict("records"):
         ours = fmt(r["ours_mean"], r["ours_std"])
-        lines.append(f"| {r['table']} | {r['cell']} | {r['backbone']} | {r['metric']} | {r['n']} | {ours} | "
-                     f"{fmt(r['paper'])} | {fmt(r['diff'])} | {fmt(r['z'], digits=1)} | {_yes(r['inside_2std'])} |")
+        ci = "—" if _nan(r["ci_low"]) else f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        lines.append(f"| {r['table']} | {r['cell']} | {r['backbone']} | {r['metric']} | {r['n']} | {ours} | {ci} | "
+                     f"{fmt(r['paper'])} | {fmt(r['diff'])} | {fmt(r['z'], digits=1)} | {_yes(r['inside_2std'])} | "
+                     f"{r['verdict']} |")
     lines += ["", "## Does the paper's ordering hold?", "", "| table | check | ours | paper | holds |",
               "|---|---|---|---|---|"]
     for r in checks.to_dict("records"):
@@ -130,7 +146,8 @@ def to_html(cells: pd.DataFrame, checks: pd.DataFrame, suite: str, protocol: str
     """The same page for the Snakemake report (which shows HTML inline, markdown only as a download)."""
     import html
 
-    intro = html.escape(to_markdown(cells, checks, suite, protocol).splitlines()[2].replace("`", ""))
+    md_lines = to_markdown(cells, checks, suite, protocol).splitlines()
+    intro = html.escape(" ".join(md_lines[i] for i in (2, 4)).replace("`", ""))
     plain = {True: "yes", False: "no", NO_SPREAD: NO_SPREAD}
     shown = cells.assign(inside_2std=cells["inside_2std"].map(lambda x: plain.get(x, "—"))) if len(cells) else cells
     checks_shown = checks.assign(holds=checks["holds"].map(lambda x: plain.get(x, "—"))) if len(checks) else checks

@@ -123,8 +123,22 @@ def grid_metrics(wildcards=None):
 
 
 def all_targets():
-    """The demo's table and plot, and the HTML tables the Snakemake report shows inline."""
-    return [f"{EXP_DIR}/{f}" for f in ("table.md", "table.csv", "error.png", "table.html", "runs.html")]
+    """The demo's table and plot, the HTML tables the Snakemake report shows inline, and its model zoo."""
+    return [f"{EXP_DIR}/{f}" for f in ("table.md", "table.csv", "error.png", "table.html", "runs.html", "zoo.md")]
+
+
+def zoo_inputs(wildcards):
+    """metrics.json of every run of the experiment (the default grid, or every table of a suite) and the
+    suite's table.csv files (the paper's numbers); the zoo rule (zoo.smk)."""
+    if wildcards.experiment not in TABLES.experiments():
+        return {"metrics": grid_metrics(), "tables": []}
+    suite = TABLES.suite_of(wildcards.experiment)
+    runs = dict.fromkeys(r for t in TABLES.tables(suite) if TABLES.plan(suite, t) for r in TABLES.runs(suite, t))
+    return {"metrics": [f"{r}/metrics.json" for r in runs], "tables": suite_tables(suite, "table.csv")}
+
+
+zoo_suite = lambda w: TABLES.suite_of(w.experiment) if w.experiment in TABLES.experiments() else ""
+zoo_protocol = lambda w: PLAN.protocol(zoo_suite(w) or None)
 
 
 # ---- real datasets (download + prepare): l2l.plan.datasets(config["datasets"], wildcards.dataset, ...)
@@ -187,7 +201,7 @@ def suite_tables(suite, name="table.md"):
 def suite_targets(suite):
     """Every table of the suite, its reproduction summary and its attention maps."""
     exp = TABLES.experiment(suite)
-    return (suite_tables(suite) + [SUMMARY.format(experiment=exp) + ".html"]
+    return (suite_tables(suite) + [SUMMARY.format(experiment=exp) + ".html", f"{RESULTS}/{exp}/zoo.md"]
             + [ATTENTION_PNG.format(experiment=exp, **m) for m in TABLES.attention_maps(suite)])
 
 
