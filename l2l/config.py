@@ -68,7 +68,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     eval_batch_size: int = 256
-    optimizer: str = "adamw"  # sgd | adamw
+    optimizer: str = "adamw"  # sgd | adamw | adam
     lr: float = 1e-3
     head_lr: float | None = None  # None: same as lr
     momentum: float = 0.9
@@ -84,6 +84,7 @@ class TrainConfig:
     plateau_on: str = "auto"  # what ReduceLROnPlateau watches: auto (val_error, else train_loss) | <split>_loss | <split>_error
     selection_per_metric: bool = False  # also pick each metric's best epoch separately (official PA, on test)
     loss_weighting: str = "none"  # none | pa100k (exp(1-r) on positives, exp(r) on negatives)
+    selection_metric: str = "error"  # what best_val / best_test pick the epoch on (error | mA | f1 | ...)
     selection: str = "best_val"  # best_val | last | best_test (leaky, reproduces the official code)
     device: str = "auto"  # auto: CUDA when present, else CPU (l2l.devices); the word auto stays in the config
     threads: int = 1

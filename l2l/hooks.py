@@ -97,7 +97,8 @@ def plateau_key(cfg, row: dict[str, Any]) -> str:
 
 
 class EpochSelection(HookBase):
-    """Keep the weights of the selected epoch (best on the selection split's error, or the last), and with
+    """Keep the weights of the selected epoch (best on the selection split's ``train.selection_metric``, error
+    unless set; mA for the Rethinking_of_PAR recipes; or the last), and with
     ``train.selection_per_metric`` each metric's own best epoch and its test value (official PA-100K)."""
 
     def __init__(self) -> None:
@@ -105,9 +106,9 @@ class EpochSelection(HookBase):
         self.per_metric: dict[str, dict[str, Any]] = {}
 
     def after_epoch(self, trainer: TrainerView, row: dict[str, Any]) -> None:
-        split = trainer.select_split
-        key = f"{split}_error"
-        if split is None or M.is_better("error", row[key], self.best["value"]):
+        split, metric = trainer.select_split, trainer.cfg.train.selection_metric
+        key = f"{split}_{metric}"
+        if split is None or M.is_better(metric, row[key], self.best["value"]):
             self.best = {"value": row.get(key), "epoch": row["epoch"],
                          "state": copy.deepcopy(trainer.model.state_dict())}
         if trainer.cfg.train.selection_per_metric:
