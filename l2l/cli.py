@@ -476,9 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_macs, _add_table, _add_reproduction, _add_attention):
         add(sub)
     from l2l import preflight, weights
+    from l2l.report import attributes, overview
 
     weights.add_parser(sub)
     preflight.add_parser(sub)
+    attributes.add_parser(sub)  # per-attribute tables (every suite) and a suite's overview (field): issue 25
+    overview.add_parser(sub)
     return p
 
 
