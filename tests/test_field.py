@@ -267,3 +267,14 @@ def test_a_run_without_per_attribute_values_is_one_line(tmp_path):
     (REPO.__class__(run) / "metrics.json").write_text(json.dumps({"test": {"error": 1.0}}))
     with pytest.raises(UserError, match=r"metrics.json: no test.per_attribute_accuracy"):
         build_attribute_table(plans["field_peta"], None, tmp_path / "x")
+
+
+def test_the_gpu_hours_use_the_published_split_sizes(config):
+    from l2l.plan import resources as R
+
+    sizes = {n: R.split_sizes(config["datasets"][n]) for n in ("peta", "rapv1", "rapv2", "petazs", "rapzs", "celeba")}
+    assert sizes["celeba"] == {"train": 162770, "val": 19867, "test": 19962}
+    assert sizes["peta"] == {"train": 9500, "val": 1900, "test": 7600}
+    assert sizes["rapv1"] == {"train": 33268 - 3327, "val": 3327, "test": 8317}  # val_fraction 0.1 of trainval
+    assert sum(sizes["rapv2"].values()) == 84928
+    assert (sizes["petazs"]["train"], sizes["rapzs"]["train"]) == (11241, 17062)
