@@ -9,6 +9,7 @@ one). Any other global is refused, naming it and the file, before it is imported
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import copyreg
 import io
@@ -33,13 +34,18 @@ class EasyDict(dict):
             raise AttributeError(name) from e
 
 
-def _numpy(name: str) -> Any:
-    """numpy's pickle helpers live in numpy._core.multiarray from numpy 2, numpy.core.multiarray before."""
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray
-    return getattr(multiarray, name)
+def _numpy(module: str, name: str) -> Any:
+    """numpy's pickle helpers (ndarray and scalar rebuilders; _frombuffer from protocol 5) from numpy.core.* in
+    numpy 1.x, numpy._core.* in numpy 2: whichever spelling the file has, this numpy's own function."""
+    import importlib
+
+    leaf = module.rsplit(".", 1)[1]
+    for core in ("numpy._core", "numpy.core"):
+        try:
+            return getattr(importlib.import_module(f"{core}.{leaf}"), name)
+        except (ImportError, AttributeError):
+            continue
+    raise pickle.UnpicklingError(f"this numpy has no {module}.{name}")
 
 
 def _latin1(text: str, encoding: str = "latin1") -> bytes:
@@ -66,7 +72,8 @@ _ALLOWED: dict[tuple[str, str], Any] = {
        for n in ("dict", "list", "tuple", "set", "frozenset", "range", "slice", "complex", "bytearray", "object")},
     ("collections", "OrderedDict"): __import__("collections").OrderedDict,
 }
-_NUMPY_HELPERS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")}
+_NUMPY_HELPERS = {(f"numpy.{core}.{m}", n) for core in ("core", "_core")  # numpy 1.x / 2.x spellings
+                  for m, n in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))}
 WHAT = "an EasyDict, numpy arrays / dtypes / scalars and builtin values"
 
 
@@ -76,8 +83,11 @@ class _Restricted(pickle.Unpickler):
         self.source = source
 
     def find_class(self, module: str, name: str) -> Any:
+        # Python 2 names (protocols 0-2: __builtin__.xrange...) as pickle's own find_class maps them, then the list
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in _NUMPY_HELPERS:
-            return _numpy(name)
+            return _numpy(module, name)
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
         if module.startswith("numpy") and name.endswith("DType"):  # numpy >= 2: dtype classes (numpy.dtypes.*)

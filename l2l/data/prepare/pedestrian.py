@@ -125,7 +125,9 @@ def labels(raw: np.ndarray, columns: Sequence[int], names: Sequence[str], uncert
     bad = ~np.isin(y, (0, 1, 2))
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise UserError(f"{path}: {what} row {r + 1}, attribute '{names[c]}' is {y[r, c]!r}; labels must be "
+        v = y[r, c]
+        shown = f"{float(v):g}" if isinstance(v, (int, float, np.number)) else repr(v)
+        raise UserError(f"{path}: {what} row {r + 1}, attribute '{names[c]}' is {shown}; labels must be "
                         f"0, 1 or 2 (uncertain); is this the release's file?")
     y = y.astype(np.int8)
     y[y == 2] = UNKNOWN if uncertain == "unknown" else 0
