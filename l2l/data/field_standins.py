@@ -143,6 +143,21 @@ def cell(strings: list[str]) -> np.ndarray:
     return out
 
 
+def savemat(path: Path, variables: dict[str, Any]) -> None:
+    """scipy's savemat with a fixed header text: savemat stamps the current time there, and a stand-in's bytes
+    must follow from its seed alone."""
+    import io
+
+    from scipy.io import savemat as _savemat
+
+    buf = io.BytesIO()
+    _savemat(buf, variables)
+    data = bytearray(buf.getvalue())
+    data[:116] = b"MATLAB 5.0 MAT-file, written by l2l.data.field_standins".ljust(116)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+
+
 def _cells(items: list[Any], shape: tuple[int, int]) -> np.ndarray:
     out = np.empty(shape, dtype=object)
     for i, item in enumerate(items):
@@ -185,8 +200,6 @@ def _eval_then_rest(all_names: list[str], eval_names: list[str], binary: list[st
 def make_peta(root: str | Path, n: int = 24, sizes: tuple[int, int, int] = (12, 4, 8), seed: int = 0) -> dict[str, Any]:
     """PETA.mat (``peta`` struct: data N x 109, attribute, selected_attribute, partition_attribute 5 x 1,
     1-based) + images/00001.png ..."""
-    from scipy.io import savemat
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     labels = _binary(rng, n, len(PETA_ATTRIBUTES))
@@ -217,8 +230,6 @@ def make_rapv1(root: str | Path, n: int = 24, sizes: tuple[int, int] = (16, 8), 
                uncertain: float = 0.05) -> dict[str, Any]:
     """RAP_annotation/RAP_annotation.mat (``RAP_annotation`` struct: partion 5 x {trainval, test} 1-based,
     label N x 92 with 2 = uncertain, attribute_chinese, attribute_eng, position, imagesname) + RAP_dataset/."""
-    from scipy.io import savemat
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     labels = _binary(rng, n, len(RAPV1_ATTRIBUTES), uncertain)
@@ -253,8 +264,6 @@ def make_rapv2(root: str | Path, n: int = 24, sizes: tuple[int, int, int] = (12,
                uncertain: float = 0.05) -> dict[str, Any]:
     """RAP_annotation/RAP_annotation.mat (``RAP_annotation`` struct: name, data N x 152, attribute,
     selected_attribute 54 1-based, partition_attribute 1 x 5 {train, val, test}_index 1-based) + RAP_dataset/."""
-    from scipy.io import savemat
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     data = _rapv2_data(rng, n, uncertain)
