@@ -116,3 +116,12 @@ def test_persistent_ids_and_misused_helpers_are_refused(tmp_path):
         safe_pickle.loads(bad, "h.pkl")
     with pytest.raises(UserError, match=r"nowhere.pkl: cannot be read"):
         safe_pickle.load(tmp_path / "nowhere.pkl")
+
+
+def test_a_key_named_like_a_pickle_hook_stays_data(easydict):
+    """pickle looks up __setstate__ on the EasyDict it builds; a key of that name must not become the hook."""
+    d = easydict()
+    d["__setstate__"] = range(1)  # an admitted callable: called with the state, were the key taken as the hook
+    d.x = 1
+    got = safe_pickle.loads(pickle.dumps(d, protocol=3), "k.pkl")
+    assert got["__setstate__"] == range(1) and got.x == 1
