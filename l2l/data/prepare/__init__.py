@@ -10,12 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from l2l.data.prepare import clothing, custom_csv, lfwa, pa100k
+from l2l.data.prepare import celeba, clothing, custom_csv, lfwa, pa100k, peta, rap, zeroshot
 from l2l.data.prepare.common import SOURCE_DIR, staging
 from l2l.data.prepare.download import redact_url
 from l2l.errors import UserError
 
-MODULES = {"lfwa": lfwa, "pa100k": pa100k, "clothing": clothing, "csv": custom_csv}
+MODULES = {"lfwa": lfwa, "pa100k": pa100k, "clothing": clothing, "csv": custom_csv,
+           # the field's benchmarks (issue 25): pedestrian sets as Rethinking_of_PAR reads them, and CelebA
+           "peta": peta, "rapv1": rap.RAPV1, "rapv2": rap.RAPV2, "petazs": zeroshot.PETAZS, "rapzs": zeroshot.RAPZS,
+           "celeba": celeba}
 KINDS = tuple(MODULES)
 
 
