@@ -256,6 +256,13 @@ def test_attribute_groups_from_the_field_names():
     assert name_groups(["hs-BaldHead", "ub-Shirt", "lb-Jeans", "Female", "AgeLess16"]) == {
         "hs-BaldHead": "head", "ub-Shirt": "upper body", "lb-Jeans": "lower body", "Female": "person",
         "AgeLess16": "person"}
+    from l2l.data.field_standins import PETA_EVAL, RAPV1_EVAL, RAPV2_EVAL, RAPZS_EVAL
+
+    for names in (RAPV1_EVAL, RAPV2_EVAL, RAPZS_EVAL):  # the field's evaluated subsets as the releases spell them
+        assert set(name_groups(names).values()) == {"head", "upper body", "lower body", "shoes", "attachments",
+                                                    "action", "person"}
+    assert set(name_groups(PETA_EVAL).values()) == {"accessory", "hair", "upperBody", "lowerBody", "footwear",
+                                                    "carrying", "personal"}
     assert name_groups(["Female", "AgeOver60", "boots"]) == {"Female": "gender", "AgeOver60": "age", "boots": "shoes"}
     assert name_groups(["Male", "Smiling", "Bald"]) == {}
 

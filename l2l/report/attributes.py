@@ -29,8 +29,9 @@ UNGROUPED = "—"
 _PETA_PREFIXES = ("personal", "accessory", "carrying", "footwear", "hair", "lowerBody", "upperBody")
 # RAP (v1, v2, zs) names their body-part groups with a prefix (hs-, ub-, lb-, shoes-, attach-, action-, ...);
 # the unprefixed ones (Female, AgeLess16, BodyFat, Customer, ...) describe the person
-_RAP_PREFIXES = {"hs": "head", "ub": "upper body", "lb": "lower body", "shoes": "shoes", "attach": "attachments",
-                 "action": "action", "face": "viewpoint", "occlusion": "occlusion", "faceFront": "viewpoint"}
+_RAP_PREFIXES = {"hs": "head", "ub": "upper body", "up": "upper body", "lb": "lower body", "low": "lower body",
+                 "shoes": "shoes", "attach": "attachments", "attachment": "attachments", "action": "action",
+                 "occlusion": "occlusion"}
 # PA-100K's 26 attributes in the order of annotation.mat, grouped as HydraPlus-Net (ICCV 2017) lists them
 PA100K_GROUPS = {
     "gender": ["Female"], "age": ["AgeOver60", "Age18-60", "AgeLess18"], "viewpoint": ["Front", "Side", "Back"],
