@@ -285,3 +285,27 @@ def test_the_gpu_hours_use_the_published_split_sizes(config):
     assert sizes["rapv1"] == {"train": 33268 - 3327, "val": 3327, "test": 8317}  # val_fraction 0.1 of trainval
     assert sum(sizes["rapv2"].values()) == 84928
     assert (sizes["petazs"]["train"], sizes["rapzs"]["train"]) == (11241, 17062)
+
+
+@pytest.mark.parametrize("source,where,files", [
+    ("peta", "mmlab.ie.cuhk.edu.hk/projects/PETA", "no PETA.mat and no images/"),
+    ("rapv1", "rapdataset", "no RAP_annotation/RAP_annotation.mat and no RAP_dataset/"),
+    ("rapv2", "rapdataset", "no RAP_annotation/RAP_annotation.mat and no RAP_dataset/"),
+    ("petazs", "Rethinking_of_PAR", "no dataset_zs_run0.pkl and no images/"),
+    ("rapzs", "Rethinking_of_PAR", "no dataset_zs_run0.pkl and no RAP_dataset/"),
+    ("celeba", "CelebA.html", "no list_attr_celeba.txt and no list_eval_partition.txt and no img_align_celeba/"),
+])
+def test_preflight_says_where_each_field_set_comes_from_and_which_files_it_lacks(tmp_path, source, where, files):
+    from l2l import preflight as P
+    from l2l.data.standins import write_standin
+
+    config = load_experiment(overrides=[f"results_dir={tmp_path}/results"])
+    d = config["datasets"][next(n for n, d in config["datasets"].items() if d["source"] == source)]
+    config["datasets"] = {"x": {**d, "path": str(tmp_path / "release")}}
+    missing = P.check_dataset(config, "x")
+    assert "does not exist" in missing and where in missing and "\n" not in missing
+    (tmp_path / "release").mkdir()
+    assert files in P.check_dataset(config, "x")
+    (tmp_path / "release").rmdir()
+    write_standin(source, tmp_path / "release")  # the release's real layout
+    assert P.check_dataset(config, "x") is None
