@@ -45,6 +45,7 @@ def test_field_is_every_set_times_three_methods_times_three_seeds(config):
     assert sum(len(v) for v in target_runs(config, "paper").values()) == 102
     assert sum(len(v) for v in target_runs(config, "ablations").values()) == 50
     assert not any(t.startswith("field") for t in target_runs(config, "paper"))
+    assert config["table_suites"]["paper"]["overview"] is None  # no overview job for the paper's suites
     assert suite_of_target(config, "field_peta") == "field" and suite_of_target(config, "table9") == "paper"
 
 

@@ -252,10 +252,13 @@ def rehearsal_preflight_inputs(wildcards):
     stand-in folders and the stand-in weights of every file the checked runs load (none otherwise)."""
     if not config["rehearsal"]:
         return []
+    from l2l.plan.suites import target_runs
     from l2l.weights import target_weights
 
-    files = {wf.relpath for t in preflight_targets(wildcards) for wf in target_weights(config, t)}
-    return list(STANDINS.values()) + [f"{STANDIN_MIRROR}/{f}" for f in sorted(files)]
+    targets = preflight_targets(wildcards)
+    used = {r.dataset for t in targets for runs in target_runs(config, t).values() for r in runs}
+    files = {wf.relpath for t in targets for wf in target_weights(config, t)}
+    return [STANDINS[d] for d in sorted(used) if d in STANDINS] + [f"{STANDIN_MIRROR}/{f}" for f in sorted(files)]
 
 
 def workflow_is_local():
