@@ -185,8 +185,9 @@ def _write_field_runs(config, tables, ma_of):
                 names = PETA_NAMES if t != "field_lfwa" else ["Male", "Smiling"]
                 out = REPO.__class__(run)
                 out.mkdir(parents=True)
-                (out / "metrics.json").write_text(json.dumps(_metrics(
-                    ma, 100 - ma, {a: ma + i for i, a in enumerate(names)}, {a: ma - i for i, a in enumerate(names)})))
+                result = _metrics(ma, 100 - ma, {a: ma + i for i, a in enumerate(names)},
+                                  {a: ma - i for i, a in enumerate(names)})
+                (out / "metrics.json").write_text(json.dumps({**result, "attributes": names}, sort_keys=True))
                 pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_error": [30.0, 100 - ma],
                               "val_mA": [60.0, ma]}).to_csv(out / "history.csv", index=False)
     return plans
@@ -242,6 +243,8 @@ def test_per_attribute_table_groups_attributes_and_gives_ma_where_it_is_the_head
     assert l2l.loc["accuracy", "mean"] == pytest.approx(244 / 3 + 2) and l2l.loc["mA", "mean"] == pytest.approx(244 / 3 - 2)
     assert l2l.loc["accuracy", "std"] == pytest.approx(pd.Series(list(L2L.values())).std()) and l2l.loc["accuracy", "n"] == 3
     assert dict(zip(rows["attribute"], rows["group"]))["upperBodyBlack"] == "upperBody"
+    # the dataset's order (metrics.json "attributes"), not metrics.json's sorted keys
+    assert list(dict.fromkeys(rows["attribute"])) == PETA_NAMES
     md = (tmp_path / "peta/attributes.md").read_text()
     assert "| personal | *mean of the group* | 71.50 | 70.50 |" in md  # FC Head: acc (71 + 72) / 2, mA (71 + 70) / 2
     assert "| accessory | accessoryHat | 73.00 ± 1.00 | 69.00 ± 1.00 |" in md

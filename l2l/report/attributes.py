@@ -67,8 +67,13 @@ def attribute_groups(attributes: Sequence[str], meta_groups: Mapping[str, Sequen
 def _per_attribute(run: str) -> dict[str, dict[str, float]]:
     path = Path(run) / "metrics.json"
     try:
-        test = json.loads(path.read_text())["test"]
-        return {"accuracy": dict(test["per_attribute_accuracy"]), "mA": dict(test.get("per_attribute_mA") or {})}
+        result = json.loads(path.read_text())
+        test = result["test"]
+        # metrics.json is written with sorted keys: the dataset's own order (meta.yaml) is its `attributes` list
+        order = [a for a in result.get("attributes") or [] if a in test["per_attribute_accuracy"]]
+        order += [a for a in test["per_attribute_accuracy"] if a not in order]
+        return {"accuracy": {a: test["per_attribute_accuracy"][a] for a in order},
+                "mA": dict(test.get("per_attribute_mA") or {})}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path}: no test.per_attribute_accuracy ({type(e).__name__}: {e}); re-run the run "
                         f"(delete its metrics.json) or restore the file") from e
