@@ -226,13 +226,21 @@ def test_overview_puts_published_numbers_beside_ours_with_the_paired_test(tmp_pa
     md = (tmp_path / "ov/overview.md").read_text()
     assert "| Field: PETA (35 evaluated attributes) | mA | 71.00 ± 1.00 | 79.67 ± 0.58 | 81.33 ± 1.53 | 83.96 (FC Head) |" in md
     assert "| 1.67 ± 1.15 | 0.13 |" in md and "Rethinking_of_PAR README, PETA resnet50" in md
-    run_id = log_to_mlflow(f"sqlite:///{tmp_path}/mlflow.db", "field", "field", rows, [tmp_path / "ov/overview.md"])
+    attributes = [tmp_path / "results/field/tables" / t / "attributes.md" for t in tables]
+    for f in attributes:
+        f.write_text(f"per attribute of {f.parent.name}\n")
+    run_id = log_to_mlflow(f"sqlite:///{tmp_path}/mlflow.db", "field", "field", rows, [tmp_path / "ov/overview.md", *attributes])
     from l2l.tracking import list_runs
 
     (run,) = list_runs(f"sqlite:///{tmp_path}/mlflow.db", "field")
     assert run.info.run_id == run_id and run.info.run_name == "field/overview"
     assert run.data.metrics["field_peta.label2label.mA"] == pytest.approx(244 / 3)
     assert run.data.metrics["field_peta.paired_diff.mA"] == pytest.approx(5 / 3)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")  # each table's attributes.md apart, none overwritten
+    assert {a.path for a in client.list_artifacts(run_id)} == {"overview.md", "field_peta", "field_lfwa"}
+    assert [a.path for a in client.list_artifacts(run_id, "field_lfwa")] == ["field_lfwa/attributes.md"]
 
 
 def test_per_attribute_table_groups_attributes_and_gives_ma_where_it_is_the_headline(tmp_path):

@@ -141,7 +141,8 @@ def write_overview(tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], titl
 
 def log_to_mlflow(uri: str, experiment: str, suite: str, rows: pd.DataFrame, files: Sequence[str | Path]) -> str:
     """One MLflow run ``<suite>/overview`` in the suite's experiment: every mean as a metric
-    (``<table>.<method>.<metric>``, plus ``<table>.paired_diff`` / ``.paired_p``) and the files as artifacts."""
+    (``<table>.<method>.<metric>``, plus ``<table>.paired_diff`` / ``.paired_p``) and the files as artifacts
+    (``overview.*`` at the top, each table's file under ``<table>/``)."""
     from l2l.tracking import Tracker, resolve_uri
 
     tracker = Tracker.start(resolve_uri(uri), experiment, f"{suite}/overview",
@@ -156,8 +157,9 @@ def log_to_mlflow(uri: str, experiment: str, suite: str, rows: pd.DataFrame, fil
             if not _nan(r.get("p_value")):
                 metrics[f"{r['table']}.paired_p.{r['metric']}"] = float(r["p_value"])
     tracker.log_metrics(metrics)
-    for f in files:
-        tracker.log_artifact(f)
+    for f in files:  # the overview at the top; a table's file (<table>/attributes.md) under its table's folder
+        folder = None if Path(f).name.startswith("overview.") else Path(f).parent.name
+        tracker._call(lambda f=f, folder=folder: tracker.client.log_artifact(tracker.run_id, str(f), folder))
     tracker.finish("FINISHED")
     return tracker.run_id
 
