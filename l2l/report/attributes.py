@@ -153,8 +153,13 @@ def build_attribute_table(plan: Mapping[str, Any], meta_file: str | Path | None,
 
 def add_parser(sub) -> None:
     """``l2l attributes``: the rule ``attribute_table`` calls it per (suite, table)."""
+    import argparse
+
     p = sub.add_parser("attributes", help="per-attribute accuracy (and mA) of one planned table, mean ± std over seeds",
-                       epilog="snakemake --cores 8 field   # the rule `attribute_table` calls it per table")
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+                           "examples:\n  l2l attributes --plan-json \"$(cat plan.json)\" --meta results/datasets/peta/meta.yaml "
+                           "--out-dir results/field/tables/field_peta\n"
+                           "  snakemake --cores 8 field   # the rule `attribute_table` calls it per table"))
     p.add_argument("--plan-json", required=True, help="the planned table (cells and run folders; Snakemake passes it)")
     p.add_argument("--meta", help="the prepared dataset's meta.yaml (its attribute groups, if any)")
     p.add_argument("--out-dir", required=True, help="folder for attributes.{md,html,csv} (the table's folder)")

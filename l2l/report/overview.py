@@ -166,8 +166,14 @@ def log_to_mlflow(uri: str, experiment: str, suite: str, rows: pd.DataFrame, fil
 
 def add_parser(sub) -> None:
     """``l2l overview``: the rule ``suite_overview`` calls it per suite with an overview."""
+    import argparse
+
     p = sub.add_parser("overview", help="one table over a suite's tables with the published numbers beside ours",
-                       epilog="snakemake --cores 8 field   # the rule `suite_overview` calls it")
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+                           "examples:\n  l2l overview --tables results/field/tables/field_*/table.csv "
+                           "--stats results/field/tables/field_*/stats.csv --spec-json \"$(cat spec.json)\" "
+                           "--suite field --protocol clean --seeds 0 1 2 --out-dir results/field/tables/overview\n"
+                           "  snakemake --cores 8 field   # the rule `suite_overview` calls it"))
     p.add_argument("--tables", nargs="+", required=True, help="table.csv of every table (…/<table>/table.csv)")
     p.add_argument("--stats", nargs="+", required=True, help="stats.csv of every table (…/<table>/stats.csv)")
     p.add_argument("--spec-json", required=True, help="table_suites.<suite>.overview with the tables' titles "
