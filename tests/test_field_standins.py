@@ -42,3 +42,12 @@ def test_field_options_are_refused_where_they_would_be_ignored(tmp_path, capsys)
     assert main(["prepare", "celeba", "--source", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--uncertain", "zero"]) == 2
     assert "--uncertain does not apply to celeba" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", FIELD)
+def test_each_preparer_says_where_the_data_comes_from(name):
+    """l2l prepare --help prints CONTENTS; the preflight and a missing source print INSTRUCTIONS."""
+    from l2l.data.prepare import MODULES
+
+    assert MODULES[name].CONTENTS and "http" in MODULES[name].INSTRUCTIONS
+    assert f"l2l prepare {name}" in MODULES[name].INSTRUCTIONS or name.startswith("rap")

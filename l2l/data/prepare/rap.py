@@ -159,5 +159,6 @@ def prepare_v2(source: str | Path, stage: Path, seed: int = 0, attributes: str =
                   info, [mat], check_decode, log)
 
 
-RAPV1 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v1", prepare=prepare_v1)
-RAPV2 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v2", prepare=prepare_v2)
+# what l2l.data.prepare.MODULES needs of a preparer (l2l.preflight reads INSTRUCTIONS too)
+RAPV1 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v1", INSTRUCTIONS=INSTRUCTIONS, prepare=prepare_v1)
+RAPV2 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v2", INSTRUCTIONS=INSTRUCTIONS, prepare=prepare_v2)
