@@ -42,8 +42,8 @@ V2_COLOR = list(range(31, 45)) + list(range(53, 67)) + list(range(74, 88))
 V2_OFFICIAL = {"train": 50957, "val": 16986, "test": 16985}
 CONTENTS = "RAP_annotation/RAP_annotation.mat and RAP_dataset/ (the images named in the .mat file)"
 INSTRUCTIONS = (
-    "RAP v1 and v2 are released on request: fill in the agreement at http://www.rapdataset.com (or write to "
-    "the authors, jia.li@ia.ac.cn / kqhuang@nlpr.ia.ac.cn) and download the archive they send.\n"
+    "RAP v1 and v2 are released on request: follow the instructions at http://www.rapdataset.com (an "
+    "agreement to sign and send to the authors) and download the archive they give access to.\n"
     f"Unpack it so that one folder holds {CONTENTS}, and pass it as `l2l prepare rapv1|rapv2 --source FOLDER` "
     "(or set datasets.<name>.path to it)."
 )
