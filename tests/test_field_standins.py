@@ -34,3 +34,20 @@ def test_standin_prepares_through_the_cli(tmp_path, name):
     assert rows == expected
     splits = [s for s, _ in prepared(tmp_path / "out")[1].values()]
     assert min(splits.count(s) for s in ("train", "val", "test")) >= 2  # enough for the rehearsal's batches
+
+
+def test_field_options_are_refused_where_they_would_be_ignored(tmp_path, capsys):
+    assert main(["prepare", "pa100k", "--source", str(tmp_path), "--out", str(tmp_path / "o"), "--partition", "1"]) == 2
+    assert "--partition does not apply to pa100k; it is an option of peta, rapv1" in capsys.readouterr().err
+    assert main(["prepare", "celeba", "--source", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--uncertain", "zero"]) == 2
+    assert "--uncertain does not apply to celeba" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", FIELD)
+def test_each_preparer_says_where_the_data_comes_from(name):
+    """l2l prepare --help prints CONTENTS; the preflight and a missing source print INSTRUCTIONS."""
+    from l2l.data.prepare import MODULES
+
+    assert MODULES[name].CONTENTS and "http" in MODULES[name].INSTRUCTIONS
+    assert f"l2l prepare {name}" in MODULES[name].INSTRUCTIONS or name.startswith("rap")

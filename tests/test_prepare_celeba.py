@@ -38,6 +38,12 @@ def test_celeba_malformed_releases_fail_naming_the_file_and_the_fix(tmp_path):
     attr.write_text("\n".join(lines[:4] + [lines[4].replace(" 1", " 0", 1)] + lines[5:]) + "\n")
     with pytest.raises(UserError, match=r"list_attr_celeba.txt: line 5 is not 'image' then 40 values 1 / -1"):
         prepare("celeba", src, tmp_path / "out")
+    attr.write_text("\n".join(lines[:5] + [lines[5].rsplit(" ", 1)[0]] + lines[6:]) + "\n")
+    with pytest.raises(UserError, match=r"list_attr_celeba.txt: line 6 is not 'image' then 40 values 1 / -1"):
+        prepare("celeba", src, tmp_path / "out")
+    attr.write_text("\n".join(lines[:5] + [lines[5] + " 1"] + lines[6:]) + "\n")
+    with pytest.raises(UserError, match=r"list_attr_celeba.txt: a line has more than 'image' and 40 values"):
+        prepare("celeba", src, tmp_path / "out")
     attr.write_text("\n".join(lines) + "\n")
     part = src / "Eval" / "list_eval_partition.txt"
     part.write_text("".join(part.read_text().splitlines(True)[:-1]))

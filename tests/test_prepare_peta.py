@@ -68,6 +68,12 @@ def test_peta_malformed_releases_fail_naming_the_file(tmp_path):
     _rewrite(root, lambda p: p["partition_attribute"][1, 0][0, 0]["test_index"].__setitem__((0, 0), 0.0))
     with pytest.raises(UserError, match=r"partition 1 test index holds 0, outside the 12 images \(1-based"):
         prepare("peta", root, tmp_path / "out", partition=0)  # every partition is checked: the file is damaged
+    F.savemat(root / "PETA.mat", {"peta": np.zeros((3, 3))})
+    with pytest.raises(UserError, match=r"PETA.mat: peta has no field number 1 \(fields: none: not a struct\)"):
+        prepare("peta", root, tmp_path / "out")
+    F.savemat(root / "PETA.mat", {"RAP_annotation": np.zeros((3, 3))})
+    with pytest.raises(UserError, match=r"PETA.mat: no variable 'peta' \(found: RAP_annotation\)"):
+        prepare("peta", root, tmp_path / "out")
     (root / "PETA.mat").unlink()
     with pytest.raises(UserError, match=r"(?s)PETA: PETA.mat not found \(found: images\).*dangweili"):
         prepare("peta", root, tmp_path / "out2")

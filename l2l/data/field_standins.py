@@ -358,7 +358,8 @@ def _zs_fields(description: str, root: str, names: list[str], label: np.ndarray,
             "weight_trainval": [np.mean(label[trainval], axis=0).astype(np.float32)]}
 
 
-def make_petazs(root: str | Path, n: int = 24, sizes: tuple[int, int, int] = (12, 4, 8), seed: int = 0) -> dict[str, Any]:
+def make_petazs(root: str | Path, n: int = 24, sizes: tuple[int, int, int] = (12, 4, 8),
+                seed: int = 0) -> dict[str, Any]:
     """PETA's images/ + dataset_zs_run0.pkl (all 105 labels, label_idx.eval = the 35 in group order,
     partition.train/val/test 0-based rows, identity-disjoint in the real file)."""
     root = Path(root)

@@ -41,24 +41,33 @@ INSTRUCTIONS = (
 
 
 def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(40 names, image files, labels N×40 in {0, 1}); the count line and every row are checked."""
-    lines = [ln.split() for ln in path.read_text().splitlines()]
-    lines = [t for t in lines if t]
-    if len(lines) < 2 or len(lines[0]) != 1 or not lines[0][0].isdigit():
+    """(40 names, image files, labels N×40 in {0, 1}); the count line and every row are checked.
+
+    pandas' C parser reads the 202,599 rows several times faster than splitting lines in Python."""
+    import pandas as pd
+
+    with open(path) as f:
+        count, names = f.readline().split(), f.readline().split()
+    if len(count) != 1 or not count[0].isdigit() or not names:
         raise UserError(f"{path}: the first line must be the image count, the second the {NUM_ATTRIBUTES} "
                         f"attribute names; is this CelebA's list_attr_celeba.txt?")
-    names, rows = lines[1], lines[2:]
     if len(names) != NUM_ATTRIBUTES:
         raise UserError(f"{path}: line 2 names {len(names)} attributes, CelebA has {NUM_ATTRIBUTES}")
-    if int(lines[0][0]) != len(rows):
-        raise UserError(f"{path}: line 1 says {lines[0][0]} images but {len(rows)} follow; the file is truncated, "
+    try:
+        table = pd.read_csv(path, sep=r"\s+", skiprows=2, header=None, dtype={0: str})
+    except pd.errors.EmptyDataError:
+        table = pd.DataFrame(columns=range(NUM_ATTRIBUTES + 1))
+    except pd.errors.ParserError as e:  # a row with more fields than the first: say which line
+        raise UserError(f"{path}: a line has more than 'image' and {NUM_ATTRIBUTES} values ({e})") from e
+    if int(count[0]) != len(table):
+        raise UserError(f"{path}: line 1 says {count[0]} images but {len(table)} follow; the file is truncated, "
                         f"download it again")
-    for number, row in enumerate(rows, 3):
-        if len(row) != NUM_ATTRIBUTES + 1 or any(v not in ("1", "-1") for v in row[1:]):
-            raise UserError(f"{path}: line {number} is not 'image' then {NUM_ATTRIBUTES} values 1 / -1: "
-                            f"{' '.join(row[:4])} ...")
-    y = (np.array([r[1:] for r in rows]) == "1").astype(np.int8)
-    return names, [r[0] for r in rows], y
+    values = table.iloc[:, 1:].to_numpy() if table.shape[1] == NUM_ATTRIBUTES + 1 else None
+    bad = np.flatnonzero(~((values == 1) | (values == -1)).all(axis=1)) if values is not None else [0]
+    if len(bad):
+        row = " ".join(table.iloc[bad[0], :4].astype(str))
+        raise UserError(f"{path}: line {bad[0] + 3} is not 'image' then {NUM_ATTRIBUTES} values 1 / -1: {row} ...")
+    return names, table.iloc[:, 0].tolist(), (values == 1).astype(np.int8)
 
 
 def read_partition(path: Path) -> dict[str, str]:

@@ -69,14 +69,14 @@ def strings(cell: np.ndarray) -> list[str]:
 
 def field(struct: np.ndarray, name: str | int, path: Path, what: str) -> np.ndarray:
     """Field ``name`` (or the ``name``-th field) of a 1×1 MATLAB struct as scipy loads it."""
+    flat = np.asarray(struct).ravel()
+    names = getattr(getattr(flat[0], "dtype", None), "names", None) if flat.size else None
     try:
-        record = np.asarray(struct).ravel()[0]
-        return record[name] if isinstance(name, str) else record[record.dtype.names[name]]
+        return flat[0][name if isinstance(name, str) else names[name]]
     except (IndexError, KeyError, ValueError, TypeError) as e:
-        names = getattr(getattr(np.asarray(struct).ravel()[0] if np.asarray(struct).size else None, "dtype", None),
-                        "names", None)
-        raise UserError(f"{path}: {what} has no field {name!r} (fields: {', '.join(names or ()) or 'none'}); "
-                        f"is this the release's file?") from e
+        wanted = repr(name) if isinstance(name, str) else f"number {name + 1}"
+        raise UserError(f"{path}: {what} has no field {wanted} (fields: {', '.join(names or ()) or 'none: not a '}"
+                        f"{'' if names else 'struct'}); is this the release's file?") from e
 
 
 def indices(values: np.ndarray, n: int, path: Path, what: str, one_based: bool = True) -> np.ndarray:

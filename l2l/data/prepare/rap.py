@@ -42,8 +42,8 @@ V2_COLOR = list(range(31, 45)) + list(range(53, 67)) + list(range(74, 88))
 V2_OFFICIAL = {"train": 50957, "val": 16986, "test": 16985}
 CONTENTS = "RAP_annotation/RAP_annotation.mat and RAP_dataset/ (the images named in the .mat file)"
 INSTRUCTIONS = (
-    "RAP v1 and v2 are released on request: fill in the agreement at http://www.rapdataset.com (or write to "
-    "the authors, jia.li@ia.ac.cn / kqhuang@nlpr.ia.ac.cn) and download the archive they send.\n"
+    "RAP v1 and v2 are released on request: follow the instructions at http://www.rapdataset.com (an "
+    "agreement to sign and send to the authors) and download the archive they give access to.\n"
     f"Unpack it so that one folder holds {CONTENTS}, and pass it as `l2l prepare rapv1|rapv2 --source FOLDER` "
     "(or set datasets.<name>.path to it)."
 )
@@ -159,5 +159,6 @@ def prepare_v2(source: str | Path, stage: Path, seed: int = 0, attributes: str =
                   info, [mat], check_decode, log)
 
 
-RAPV1 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v1", prepare=prepare_v1)
-RAPV2 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v2", prepare=prepare_v2)
+# what l2l.data.prepare.MODULES needs of a preparer (l2l.preflight reads INSTRUCTIONS too)
+RAPV1 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v1", INSTRUCTIONS=INSTRUCTIONS, prepare=prepare_v1)
+RAPV2 = SimpleNamespace(CONTENTS=CONTENTS + " of RAP v2", INSTRUCTIONS=INSTRUCTIONS, prepare=prepare_v2)

@@ -113,5 +113,8 @@ def prepare_rapzs(source: str | Path, stage: Path, **options: Any) -> Path:
     return _prepare("rapzs", source, stage, **options)
 
 
-PETAZS = SimpleNamespace(CONTENTS=f"{PICKLE} and images/ (PETA's)", prepare=prepare_petazs)
-RAPZS = SimpleNamespace(CONTENTS=f"{PICKLE} and RAP_dataset/ (RAPv2's)", prepare=prepare_rapzs)
+# what l2l.data.prepare.MODULES needs of a preparer (l2l.preflight reads INSTRUCTIONS too)
+PETAZS = SimpleNamespace(CONTENTS=f"{PICKLE} and images/ (PETA's)", INSTRUCTIONS=instructions("petazs"),
+                         prepare=prepare_petazs)
+RAPZS = SimpleNamespace(CONTENTS=f"{PICKLE} and RAP_dataset/ (RAPv2's)", INSTRUCTIONS=instructions("rapzs"),
+                        prepare=prepare_rapzs)
