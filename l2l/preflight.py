@@ -74,14 +74,6 @@ def unreachable(url: str, timeout: float = 5.0) -> str | None:
 # -- datasets -------------------------------------------------------------------------------------------
 def source_instructions(source: str) -> str:
     """Where a dataset of ``source`` comes from and the files its folder must hold (the preparer's text)."""
-    if source in ("rapv1", "rapv2"):
-        from l2l.data.prepare.rap import INSTRUCTIONS
-
-        return INSTRUCTIONS
-    if source in ("petazs", "rapzs"):
-        from l2l.data.prepare.zeroshot import instructions
-
-        return instructions(source)
     from l2l.data.prepare import MODULES
 
     return getattr(MODULES.get(source), "INSTRUCTIONS", "")
