@@ -28,6 +28,10 @@ report: "workflow/report/workflow.rst"
 configfile: os.path.join(workflow.basedir, "config/tables.yaml")
 
 
+# The field's benchmarks (PETA, RAPv1, RAPv2, PETAzs, RAPzs, CelebA, PA-100K) and `snakemake field` (docs/field.md).
+configfile: os.path.join(workflow.basedir, "config/field.yaml")
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/rehearsal.smk"

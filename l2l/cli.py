@@ -125,6 +125,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
             check_decode=args.check_images == "decode", val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, train_size=args.train_size, csv_file=args.csv_file,
             image_column=args.image_column, split_column=args.split_column, name=args.name,
+            attributes=args.attributes, partition=args.partition, uncertain=args.uncertain,
             log=job_logger(args.command))
 
 
@@ -158,6 +159,7 @@ def _url_arg(url: str | None, url_file: str | None) -> str | None:
 
 def _add_data_parsers(sub) -> None:
     from l2l.data.prepare import KINDS, contents
+    from l2l.data.standins import REHEARSAL_WRITERS
 
     what = "\n".join(f"  {k:9s} PATH holds {contents(k)}" for k in KINDS)
     p = sub.add_parser(
@@ -173,13 +175,19 @@ def _add_data_parsers(sub) -> None:
     p.add_argument("--source", required=True, metavar="PATH", help="folder or archive as distributed")
     p.add_argument("--out", required=True, metavar="DIR", help="prepared-dataset folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of every split this command makes (default 0)")
-    p.add_argument("--val-fraction", type=float, help="share of train moved to val (lfwa 0.1, csv 0.1, clothing 0)")
+    p.add_argument("--val-fraction", type=float, help="share of train moved to val (lfwa 0.1, csv 0.1, clothing 0, rapv1 0.1 of trainval)")
     p.add_argument("--test-fraction", type=float, help="csv without split column: share to test (0.2)")
     p.add_argument("--train-size", type=int, help="clothing: images in train, the rest test (1500)")
     p.add_argument("--csv-file", help="csv: CSV file inside PATH (labels.csv)")
     p.add_argument("--image-column", help="csv: image column (image)")
     p.add_argument("--split-column", help="csv: optional split column (split)")
     p.add_argument("--name", help="csv: dataset name in meta.yaml (custom)")
+    p.add_argument("--attributes", choices=["eval", "all"],
+                   help="peta, rap*, *zs: the field's evaluated subset in official order (eval, default) or all")
+    p.add_argument("--partition", type=int, help="peta, rapv1, rapv2: which official partition gives the splits (0)")
+    p.add_argument("--uncertain", choices=["unknown", "zero"],
+                   help="rap*, peta*: label 2 (uncertain) becomes unknown, excluded from loss and metrics "
+                        "(default), or 0 as Rethinking_of_PAR does")
     p.add_argument("--check-images", choices=["decode", "exists"], default="decode",
                    help="decode every image (default) or only check it exists")
     p.add_argument("--source-url", help="URL the source was downloaded from (recorded in meta.yaml, query redacted)")
@@ -189,7 +197,7 @@ def _add_data_parsers(sub) -> None:
     s = sub.add_parser("standin", help="write a tiny stand-in of a paper dataset in its real file format (rehearsal)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=_examples("l2l standin lfwa --out /tmp/lfwa && l2l prepare lfwa --source /tmp/lfwa --out /tmp/p"))
-    s.add_argument("kind", choices=["lfwa", "pa100k", "clothing"], help="dataset format")
+    s.add_argument("kind", choices=sorted(REHEARSAL_WRITERS), help="dataset format")
     s.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it exists)")
     s.add_argument("--seed", type=int, default=0, help="seed of the images and labels (default 0)")
     s.set_defaults(func=cmd_standin)
@@ -480,9 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_macs, _add_table, _add_reproduction, _add_attention):
         add(sub)
     from l2l import preflight, weights
+    from l2l.report import attributes, overview
 
     weights.add_parser(sub)
     preflight.add_parser(sub)
+    attributes.add_parser(sub)  # per-attribute tables (every suite) and a suite's overview (field): issue 25
+    overview.add_parser(sub)
     return p
 
 

@@ -68,7 +68,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     eval_batch_size: int = 256
-    optimizer: str = "adamw"  # sgd | adamw
+    optimizer: str = "adamw"  # sgd | adamw | adam
     lr: float = 1e-3
     head_lr: float | None = None  # None: same as lr
     momentum: float = 0.9

@@ -179,6 +179,8 @@ def build_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optim
         impl = {"fused": True}  # on CPU foreach measured slower than the loop (docs/performance.md)
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, **impl)
+    if t.optimizer == "adam":  # L2 in the gradient, not decoupled (Rethinking_of_PAR's train.py: torch.optim.Adam)
+        return torch.optim.Adam(groups, lr=t.lr, weight_decay=t.weight_decay, **impl)
     return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, **impl)
 
 

@@ -8,14 +8,15 @@
 * ``f1``: the mean of per-instance F1 = 2|P∩T|/(|P|+|T|) (what the official Label2Label code averages);
   ``f1_of_means``: 2·precision·recall/(precision+recall) of the averaged values (what many
   pedestrian-attribute papers report). Both are given so numbers can be compared with either.
-* ``per_attribute_accuracy`` and ``group_accuracy`` (mean of its attributes' accuracies), in %.
+* ``per_attribute_accuracy``, ``per_attribute_mA`` ((TPR + TNR) / 2 of each attribute: the pedestrian
+  sets' per-attribute figure) and ``group_accuracy`` (mean of its attributes' accuracies), in %.
 
 An attribute with no known label in the split cannot be scored: it is left out of ``mA``, of
-``per_attribute_accuracy`` and of its group's mean (a group with none is left out), instead of
-counting as 0 % and dragging the means down. ``mA`` of an attribute with no positive (or no negative)
-in the split is the mean of its defined half (``ma_undefined_half="skip"``, ours), or (0 + TNR)/2 with
-every attribute included (``"zero"``: the official PA-100K ``tools/function.py``, where TP/(P + 10⁻²⁰)
-is 0 when P = 0); ``train.ma_undefined_half`` picks one.
+``per_attribute_accuracy``, ``per_attribute_mA`` and of its group's mean (a group with none is left out),
+instead of counting as 0 % and dragging the means down. ``mA`` of an attribute with no positive (or no
+negative) in the split is the mean of its defined half (``ma_undefined_half="skip"``, ours), or (0 + TNR)/2
+with every attribute included (``"zero"``: the official PA-100K ``tools/function.py``, where TP/(P + 10⁻²⁰)
+is 0 when P = 0); ``train.ma_undefined_half`` picks one (for ``mA`` and ``per_attribute_mA`` alike).
 """
 
 from __future__ import annotations
@@ -49,22 +50,28 @@ def per_attribute_accuracy(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
 MA_UNDEFINED_HALF = ("skip", "zero")
 
 
-def mean_accuracy(pred: np.ndarray, labels: np.ndarray, undefined_half: str = "skip") -> float:
-    """Label-based mA, the mean over attributes of (TPR + TNR)/2.
+def per_attribute_mean_accuracy(pred: np.ndarray, labels: np.ndarray, undefined_half: str = "skip") -> np.ndarray:
+    """(TPR + TNR) / 2 per attribute, in % (the pedestrian sets' per-attribute figure).
 
-    ``skip``: over the scored attributes; one with no known positive (or negative) uses the defined
-    half only; one with no known label at all is left out (NaN when none is scored). ``zero``: the
-    official formula, an undefined half counts 0 and every attribute is in the mean."""
+    ``skip``: one with no known positive (or negative) uses the defined half only; NaN for one with no
+    known label at all. ``zero``: the official formula, an undefined half counts 0 (never NaN)."""
     if undefined_half not in MA_UNDEFINED_HALF:
         raise ValueError(f"unknown mA rule '{undefined_half}'; choose one of {MA_UNDEFINED_HALF}")
     pos, neg = labels == 1, labels == 0
     tpr = _safe_div((pos & (pred == 1)).sum(0), pos.sum(0))
     tnr = _safe_div((neg & (pred == 0)).sum(0), neg.sum(0))
     if undefined_half == "zero":
-        return float(100.0 * np.mean((tpr + tnr) / 2))
+        return 100.0 * (tpr + tnr) / 2
     halves = (pos.sum(0) > 0).astype(float) + (neg.sum(0) > 0)
-    keep = scored(labels)
-    return float(100.0 * np.mean(_safe_div(tpr + tnr, halves)[keep])) if keep.any() else float("nan")
+    return np.where(scored(labels), 100.0 * _safe_div(tpr + tnr, halves), np.nan)
+
+
+def mean_accuracy(pred: np.ndarray, labels: np.ndarray, undefined_half: str = "skip") -> float:
+    """Label-based mA: the mean of :func:`per_attribute_mean_accuracy` over the scored attributes (NaN
+    when none is scored; with ``zero`` every attribute is scored)."""
+    per_attr = per_attribute_mean_accuracy(pred, labels, undefined_half)
+    keep = ~np.isnan(per_attr)
+    return float(np.mean(per_attr[keep])) if keep.any() else float("nan")
 
 
 def instance_metrics(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -105,6 +112,8 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, attributes: Sequence[
                               "mA": mean_accuracy(pred, labels, ma_undefined_half)}
     out.update(instance_metrics(pred, labels))
     out["per_attribute_accuracy"] = {a: float(v) for a, v in zip(attributes, per_attr) if not np.isnan(v)}
+    out["per_attribute_mA"] = {a: float(v) for a, v in zip(attributes, per_attribute_mean_accuracy(pred, labels, ma_undefined_half))
+                               if not np.isnan(v)}
     if groups:
         out["group_accuracy"] = group_accuracy(per_attr, attributes, groups)
     return out

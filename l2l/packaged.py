@@ -1,7 +1,7 @@
 """The config schema and the default experiment config, shipped inside the package (package data).
 
 ``l2l/defaults/`` holds the one schema (``config.schema.yaml``) and the experiment config the
-Snakefile reads (``config.yaml``, ``paper_datasets.yaml``, ``tables.yaml``); they are read through
+Snakefile reads (``config.yaml``, ``paper_datasets.yaml``, ``tables.yaml``, ``field.yaml``); they are read through
 :mod:`importlib.resources`, so an installed l2l (``pip install .``, no checkout) validates and
 resolves configs. The workflow's copies (``workflow/schemas/config.schema.yaml``, ``config/*.yaml``,
 where Snakemake and users look for them) are written from these by ``python -m l2l.packaged REPO``;
@@ -23,6 +23,7 @@ COPIES = {
     "config.yaml": "config/config.yaml",
     "paper_datasets.yaml": "config/paper_datasets.yaml",
     "tables.yaml": "config/tables.yaml",
+    "field.yaml": "config/field.yaml",  # the field's datasets, recipes and suite (issue 25, docs/field.md)
     # the measured figures the per-run resource estimates use (l2l/plan/resources.py); benchmarks write the
     # checkout's copy, and a new measurement is copied here (tests/test_packaged.py checks they are equal)
     "benchmarks/gpu.json": "results/benchmarks/gpu.json",

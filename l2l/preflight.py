@@ -72,6 +72,28 @@ def unreachable(url: str, timeout: float = 5.0) -> str | None:
 
 
 # -- datasets -------------------------------------------------------------------------------------------
+def source_instructions(source: str) -> str:
+    """Where a dataset of ``source`` comes from and the files its folder must hold (the preparer's text)."""
+    from l2l.data.prepare import MODULES
+
+    return getattr(MODULES.get(source), "INSTRUCTIONS", "")
+
+
+# the field's releases: (what, paths any one of which must be there) per source (l2l/data/prepare/*.py)
+_FIELD_FILES = {
+    "peta": [("PETA.mat", ["PETA.mat"]), ("images/", ["images"])],
+    "rapv1": [("RAP_annotation/RAP_annotation.mat", ["RAP_annotation/RAP_annotation.mat", "RAP_annotation.mat"]),
+              ("RAP_dataset/", ["RAP_dataset"])],
+    "petazs": [("dataset_zs_run0.pkl", ["dataset_zs_run0.pkl"]), ("images/", ["images"])],
+    "rapzs": [("dataset_zs_run0.pkl", ["dataset_zs_run0.pkl"]), ("RAP_dataset/", ["RAP_dataset"])],
+    "celeba": [("list_attr_celeba.txt", ["list_attr_celeba.txt", "Anno/list_attr_celeba.txt"]),
+               ("list_eval_partition.txt", ["list_eval_partition.txt", "Eval/list_eval_partition.txt",
+                                            "Anno/list_eval_partition.txt"]),
+               ("img_align_celeba/", ["img_align_celeba", "Img/img_align_celeba"])],
+}
+_FIELD_FILES["rapv2"] = _FIELD_FILES["rapv1"]
+
+
 def _official_files(source: str, root: Path) -> str | None:
     """What the preparer will miss in a source folder (its official file names), None when complete."""
     if root.is_file():  # an archive: the preparer checks its members when it unpacks it
@@ -90,6 +112,9 @@ def _official_files(source: str, root: Path) -> str | None:
         if labels is None or not list(labels.glob("*_GT.mat")):
             return "no labels/<attribute>_GT.mat"
         return None
+    if source in _FIELD_FILES:
+        missing = [what for what, paths in _FIELD_FILES[source] if not any((root / p).exists() for p in paths)]
+        return f"no {' and no '.join(missing)}" if missing else None
     return None
 
 
@@ -100,11 +125,7 @@ def check_dataset(config: Mapping[str, Any], name: str) -> str | None:
     results, d = config["results_dir"], config["datasets"][name]
     if (Path(results) / "datasets" / name / "meta.yaml").is_file() or d["source"] == "embedded":
         return None
-    instructions = ""
-    if d["source"] in ("lfwa", "pa100k", "clothing", "csv"):
-        from l2l.data.prepare import MODULES
-
-        instructions = _one_line(getattr(MODULES[d["source"]], "INSTRUCTIONS", ""))
+    instructions = _one_line(source_instructions(d["source"]))
     if d.get("url"):
         download = Path(plan_datasets.download_path(config["datasets"], name, f"{results}/downloads"))
         if download.is_file():

@@ -21,6 +21,14 @@ def test_mean_accuracy_label_based():
     assert M.mean_accuracy(PRED, LABELS) == pytest.approx(100 * np.mean([1, 0.75, 0.75, 0.5]))
 
 
+def test_per_attribute_mean_accuracy_by_hand_in_compute_metrics():
+    # the halves of test_mean_accuracy_label_based, per attribute; attribute "e" has no known label: left out
+    labels = np.concatenate([LABELS, -np.ones((3, 1), dtype=np.int8)], axis=1)
+    pred = np.concatenate([PRED, np.ones((3, 1), dtype=np.int8)], axis=1)
+    out = M.compute_metrics(pred * 0.9 + 0.05, labels, ["a", "b", "c", "d", "e"])
+    assert out["per_attribute_mA"] == pytest.approx({"a": 100, "b": 75, "c": 75, "d": 50})
+
+
 def test_instance_metrics_by_hand():
     out = M.instance_metrics(PRED, LABELS)
     # image0: P={0,1,2}, T={0,2}; image1: P={3}, T={2,3}; image2: P={0,1,3}, T={0,1}

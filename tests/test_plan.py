@@ -159,7 +159,9 @@ def test_dataset_rule_arguments(plan):
     assert datasets.url_file_input(d, "lfwa", "D") == []
     assert datasets.prepare_source(d, "lfwa", "D") == "data/lfwa"
     assert datasets.datasets_of_source(d, "embedded") == ["embedded", "embedded_ablation"]
-    assert datasets.datasets_of_source(d, *datasets.PREPARED_SOURCES) == ["lfwa", "pa100k", "clothing"]
+    assert datasets.datasets_of_source(d, *datasets.PREPARED_SOURCES) == [
+        "lfwa", "pa100k", "clothing", "peta", "rapv1", "rapv2", "petazs", "rapzs", "celeba", "pa100k_par"]  # + config/field.yaml
+    assert datasets.prepare_args(d, "rapv1")[-6:] == ["--val-fraction", "0.1", "--attributes", "eval", "--partition", "0"]
     assert datasets.datasets_with_url(d) == ["clothing"]
     assert datasets.embedded_args(d, "embedded")[:2] == ["--n-train", "3000"]
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from l2l.data.field_standins import FIELD_WRITERS
+
 PA100K_ATTRIBUTES = [
     "Female", "AgeOver60", "Age18-60", "AgeLess18", "Front", "Side", "Back", "Hat", "Glasses", "HandBag",
     "ShoulderBag", "Backpack", "HoldObjectsInFront", "ShortSleeve", "LongSleeve", "UpperStride", "UpperLogo",
@@ -136,11 +138,12 @@ REHEARSAL_WRITERS: dict[str, Callable[[Path, int], dict[str, Any]]] = {
     "lfwa": lambda root, seed: make_lfwa(root, n_train=16, n_test=8, seed=seed),
     "pa100k": lambda root, seed: make_pa100k(root, sizes=(12, 4, 8), seed=seed),
     "clothing": lambda root, seed: make_clothing(root, n=20, seed=seed),
+    **FIELD_WRITERS,  # peta, rapv1, rapv2, celeba, petazs, rapzs (l2l.data.field_standins)
 }
 
 
 def write_standin(source: str, root: str | Path, seed: int = 0) -> dict[str, Any]:
-    """Write the rehearsal stand-in of a paper dataset ``source`` (lfwa, pa100k, clothing) into ``root``,
+    """Write the rehearsal stand-in of dataset ``source`` (lfwa, pa100k, clothing, or a field set) into ``root``,
     which must not exist yet (written next to it, then renamed: a killed job leaves no half dataset)."""
     import shutil
 

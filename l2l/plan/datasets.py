@@ -12,8 +12,9 @@ from urllib.parse import urlparse
 
 from l2l.errors import UserError
 
-PREPARED_SOURCES = ("lfwa", "pa100k", "clothing", "csv")  # sources `l2l prepare` reads (embedded: generated)
-_PREPARE_OPTIONS = ("val_fraction", "train_size", "test_fraction", "csv_file", "image_column", "split_column")
+PREPARED_SOURCES = ("lfwa", "pa100k", "clothing", "csv", "peta", "rapv1", "rapv2", "celeba", "petazs", "rapzs")  # sources `l2l prepare` reads (embedded: generated)
+_PREPARE_OPTIONS = ("val_fraction", "train_size", "test_fraction", "csv_file", "image_column", "split_column",
+                    "attributes", "partition", "uncertain")
 
 
 def download_path(datasets: Mapping[str, Any], name: str, downloads: str) -> str:

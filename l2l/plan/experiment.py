@@ -20,7 +20,7 @@ from l2l.plan.runs import merge
 from l2l.schema import validate_config
 
 # the Snakefile's `configfile:` directives, in order (tests/test_plan.py keeps the two in step)
-CONFIG_FILES = ("config/config.yaml", "config/paper_datasets.yaml", "config/tables.yaml")
+CONFIG_FILES = ("config/config.yaml", "config/paper_datasets.yaml", "config/tables.yaml", "config/field.yaml")
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:

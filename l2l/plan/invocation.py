@@ -24,7 +24,7 @@ from typing import Any
 from l2l.plan.runs import merge
 
 # datasets whose source has a stand-in writer (l2l.data.standins.REHEARSAL_WRITERS; kept torch- and numpy-free)
-STANDIN_SOURCES = ("lfwa", "pa100k", "clothing")
+STANDIN_SOURCES = ("lfwa", "pa100k", "clothing", "peta", "rapv1", "rapv2", "celeba", "petazs", "rapzs")
 # the rehearsal's stand-in Clothing has 20 images: 12 train, 8 test (l2l.data.standins)
 STANDIN_PREPARE = {"clothing": {"train_size": 12}}
 REHEARSAL_DIR = "rehearsal"  # <results_dir>/rehearsal/: everything the rehearsal writes
@@ -50,7 +50,7 @@ def apply_user_layer(config: dict[str, Any], user: Mapping[str, Any], demo_datas
 
 
 def rehearsal_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config of a rehearsal: every paper dataset replaced by its stand-in, every run 1 epoch at 64 px
+    """The config of a rehearsal: every paper and field dataset replaced by its stand-in, every run 1 epoch at 64 px
     on the CPU, one seed per suite, everything under ``<results_dir>/rehearsal/`` with its own MLflow store.
 
     Methods, backbones, recipes (pretrained weights included) and tables stay as configured, so the same

@@ -43,7 +43,15 @@ RELATIVE_MACS = {"resnet18": 1.81 / 4.09, "resnet34": 3.66 / 4.09, "resnet50": 1
 # published split sizes of the paper's datasets (before the clean protocol carves val out of train)
 KNOWN_SIZES = {"lfwa": {"train": 6263, "val": 0, "test": 6880},
                "pa100k": {"train": 80000, "val": 10000, "test": 10000},
-               "clothing": {"total": 1856}}
+               "clothing": {"total": 1856},
+               # the field's sets (issue 25; docs/datasets.md): official partition 0 as released; RAPv1 has
+               # train / test only (its clean val is carved from train, datasets.rapv1.val_fraction)
+               "peta": {"train": 9500, "val": 1900, "test": 7600},
+               "rapv1": {"train": 33268, "val": 0, "test": 8317},
+               "rapv2": {"train": 50957, "val": 16986, "test": 16985},
+               "petazs": {"train": 11241, "val": 3826, "test": 3933},
+               "rapzs": {"train": 17062, "val": 4648, "test": 4928},
+               "celeba": {"train": 162770, "val": 19867, "test": 19962}}
 EMBEDDED_DEFAULT = {"n_train": 3000, "n_val": 500, "n_test": 1000}
 UNKNOWN_TRAIN_IMAGES = 10000  # a csv dataset not prepared yet: assumed size (documented; override per recipe)
 DEFAULTS = {"gpu_speed": 1.0, "safety": 2.0, "mem_safety": 1.5, "runtime_floor": 15, "mem_floor": 2000}
@@ -106,7 +114,7 @@ def split_sizes(dataset: Mapping[str, Any], prepared_dir: str | None = None) -> 
         return {"train": train, "val": 0, "test": KNOWN_SIZES["clothing"]["total"] - train}
     if source in KNOWN_SIZES:
         sizes = dict(KNOWN_SIZES[source])
-        if source == "lfwa":  # the val split is carved from train (datasets.lfwa.val_fraction)
+        if not sizes["val"]:  # the val split is carved from train (datasets.<name>.val_fraction: lfwa, rapv1)
             val = round(sizes["train"] * float(dataset.get("val_fraction") or 0))
             sizes = {"train": sizes["train"] - val, "val": val, "test": sizes["test"]}
         return sizes

@@ -44,7 +44,7 @@ def target_runs(config: Mapping[str, Any], target: str, shared_once: bool = True
     if target in config.get("table_suites", {}):
         suite, names = target, tables.tables(target)
     elif target in config.get("tables", {}):
-        suite, names = "paper", [target]
+        suite, names = tables.suite_of_table(target), [target]
     else:
         raise UserError(f"unknown target '{target}'; choose all, a suite ({', '.join(config.get('table_suites', {}))}) "
                         f"or a table ({', '.join(config.get('tables', {}))})")
@@ -62,7 +62,7 @@ def target_runs(config: Mapping[str, Any], target: str, shared_once: bool = True
 
 
 def suite_of_target(config: Mapping[str, Any], target: str) -> str | None:
-    """The suite a target belongs to (a table: paper), None for ``all``."""
+    """The suite a target belongs to (a table: the suite listing it, else paper), None for ``all``."""
     if target in config.get("table_suites", {}):
         return target
-    return "paper" if target in config.get("tables", {}) else None
+    return planners(config)[1].suite_of_table(target) if target in config.get("tables", {}) else None

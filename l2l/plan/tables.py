@@ -135,10 +135,28 @@ class TablePlanner:
         return plan_runs(self.plan(suite, table))
 
     def tables(self, suite: str) -> list[str]:
-        """Tables the suite builds: those with at least one backbone the suite keeps."""
+        """Tables the suite builds: its ``tables`` list (else every table no suite lists), those with at
+        least one backbone the suite keeps."""
         s = self.suite(suite)
-        return [t for t, spec in self.config["tables"].items()
-                if any(suite_map(s, "backbones", b) is not None for b in spec["backbones"])]
+        listed = s.get("tables")
+        if listed is not None:
+            unknown = [t for t in listed if t not in self.config["tables"]]
+            if unknown:
+                raise UserError(f"config: table_suites.{suite}.tables names {', '.join(unknown)}, not key(s) of tables")
+            names = list(listed)
+        else:
+            claimed = {t for other in self.config["table_suites"].values() for t in (other.get("tables") or [])}
+            names = [t for t in self.config["tables"] if t not in claimed]
+        return [t for t in names if any(suite_map(s, "backbones", b) is not None
+                                        for b in self.config["tables"][t]["backbones"])]
+
+    def suite_of_table(self, table: str) -> str:
+        """The suite a table target (``snakemake table5``, ``snakemake field_peta``) builds in: the suite that
+        lists it, else paper."""
+        for suite, s in self.config["table_suites"].items():
+            if table in (s.get("tables") or []):
+                return suite
+        return "paper"
 
     def macs_runs(self, suite: str, table: str) -> list[Run]:
         """The (seed-0) runs whose MACs a table shows (none unless the table has macs: true)."""

@@ -199,20 +199,52 @@ def suite_tables(suite, name="table.md"):
 
 
 def suite_targets(suite):
-    """Every table of the suite, its reproduction summary and its attention maps."""
+    """Every table of the suite with its per-attribute table, its reproduction summary, its attention maps
+    and, for a suite with an overview (field), the overview."""
     exp = TABLES.experiment(suite)
-    return (suite_tables(suite) + [SUMMARY.format(experiment=exp) + ".html", f"{RESULTS}/{exp}/zoo.md"]
-            + [ATTENTION_PNG.format(experiment=exp, **m) for m in TABLES.attention_maps(suite)])
+    overview = [f"{OVERVIEW.format(experiment=exp)}.html"] if TABLES.suite(suite).get("overview") else []
+    return (suite_tables(suite) + suite_tables(suite, "attributes.md")
+            + [SUMMARY.format(experiment=exp) + ".html", f"{RESULTS}/{exp}/zoo.md"]
+            + [ATTENTION_PNG.format(experiment=exp, **m) for m in TABLES.attention_maps(suite)] + overview)
 
 
 paper_targets, ablation_targets = (lambda w: suite_targets("paper")), (lambda w: suite_targets("ablations"))
+field_targets = lambda w: suite_targets("field")
+
+
+# --- per-attribute tables (every suite) and a suite's overview (field; l2l/report/{attributes,overview}.py)
+OVERVIEW = f"{EXP}/tables/overview/overview"
+
+
+def attribute_inputs(w):
+    """metrics.json of the table's shown cells and the prepared dataset's meta.yaml (its attribute groups)."""
+    refuse_stale_report(w.experiment, w.table)
+    plan = TABLES.plan(TABLES.suite_of(w.experiment), w.table)
+    return {"metrics": [f"{r}/metrics.json" for c in plan["cells"] if c["show"] for r in c["runs"]],
+            "meta": f"{DATASET_DIR.format(dataset=plan['dataset'])}/meta.yaml"}
+
+
+def overview_inputs(w):
+    suite = TABLES.suite_of(w.experiment)
+    return {"tables": suite_tables(suite, "table.csv"), "stats": suite_tables(suite, "stats.csv"),
+            "attributes": suite_tables(suite, "attributes.md")}
+
+
+def overview_spec_json(w):
+    suite = TABLES.suite_of(w.experiment)
+    titles = {t: config["tables"][t].get("title") or t for t in TABLES.tables(suite)}
+    return json.dumps({"overview": TABLES.suite(suite)["overview"], "titles": titles}, sort_keys=True)
+
+
+suite_seeds = lambda w: [str(s) for s in TABLES.suite(TABLES.suite_of(w.experiment))["seeds"]]
 reproduction_inputs = lambda w: suite_tables(TABLES.suite_of(w.experiment), "table.csv")
 suite_of = lambda w: TABLES.suite_of(w.experiment)
 suite_protocol = lambda w: PLAN.protocol(TABLES.suite_of(w.experiment))
 
 
-def table_target_function(table):  # input of the target named after the table: its paper-suite table.md
-    return lambda w: [f"{RESULTS}/{TABLES.experiment('paper')}/tables/{table}/table.md"] if TABLES.plan("paper", table) else []
+def table_target_function(table):  # input of the target named after the table: table.md in its suite
+    suite = TABLES.suite_of_table(table)
+    return lambda w: [f"{RESULTS}/{TABLES.experiment(suite)}/tables/{table}/table.md"] if TABLES.plan(suite, table) else []
 
 
 # --- preflight (l2l.preflight; rules in preflight.smk) --------------------------------------------------
@@ -225,7 +257,7 @@ def preflight_targets(wildcards):
     """What the preflight of a suite checks: the suite and table targets asked for now (a table alone
     checks its own runs), else the whole suite."""
     suite = TABLES.suite_of(wildcards.experiment)
-    tables = list(config["tables"]) if suite == "paper" else []
+    tables = [t for t in config["tables"] if TABLES.suite_of_table(t) == suite]
     asked = [t for t in requested_targets() if t == suite or t in tables]
     return asked or [suite]
 
@@ -235,10 +267,13 @@ def rehearsal_preflight_inputs(wildcards):
     stand-in folders and the stand-in weights of every file the checked runs load (none otherwise)."""
     if not config["rehearsal"]:
         return []
+    from l2l.plan.suites import target_runs
     from l2l.weights import target_weights
 
-    files = {wf.relpath for t in preflight_targets(wildcards) for wf in target_weights(config, t)}
-    return list(STANDINS.values()) + [f"{STANDIN_MIRROR}/{f}" for f in sorted(files)]
+    targets = preflight_targets(wildcards)
+    used = {r.dataset for t in targets for runs in target_runs(config, t).values() for r in runs}
+    files = {wf.relpath for t in targets for wf in target_weights(config, t)}
+    return [STANDINS[d] for d in sorted(used) if d in STANDINS] + [f"{STANDIN_MIRROR}/{f}" for f in sorted(files)]
 
 
 def workflow_is_local():

@@ -1,6 +1,8 @@
 # The paper's tables (config/tables.yaml): one job per (suite, table) aggregates the runs the table needs;
 # MACs from `l2l macs`; the IC-MLM attention maps of the paper's Fig. 3. Targets: `paper` (all tables on
-# the real datasets), `table1` ... `table10` (one of them), `ablations` (the CPU demo of the whole grid).
+# the real datasets), `table1` ... `table10` (one of them), `ablations` (the CPU demo of the whole grid),
+# `field` (the field's benchmarks, config/field.yaml: a table per set, their overview; docs/field.md).
+# Every table gets its per-attribute table (attributes.md beside table.md).
 
 
 localrules:
@@ -10,6 +12,9 @@ localrules:
     attention_map,
     paper,
     ablations,
+    field,
+    attribute_table,
+    suite_overview,
 
 
 wildcard_constraints:
@@ -71,6 +76,51 @@ rule reproduction_summary:
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
+rule attribute_table:
+    input:
+        unpack(attribute_inputs),
+    output:
+        md=f"{TABLE_DIR}/attributes.md",
+        csv=f"{TABLE_DIR}/attributes.csv",
+        html=report(f"{TABLE_DIR}/attributes.html", caption="../report/attributes.rst", category="Per attribute",
+                    subcategory="{table}", labels={"table": "{table}", "figure": "per attribute"}),
+    params:
+        plan=table_plan_json,
+        out_dir=output_dir,
+    log:
+        f"{ELOGS}/tables/{{table}}_attributes.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "l2l attributes --plan-json {params.plan:q} --meta {input.meta:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule suite_overview:
+    input:
+        unpack(overview_inputs),
+    output:
+        md=f"{OVERVIEW}.md",
+        csv=f"{OVERVIEW}.csv",
+        html=report(f"{OVERVIEW}.html", caption="../report/overview.rst", category="Suite overview",
+                    labels={"experiment": "{experiment}"}),
+    params:
+        spec=overview_spec_json,
+        suite=suite_of,
+        protocol=suite_protocol,
+        seeds=suite_seeds,
+        uri=config["tracking_uri"],
+        out_dir=output_dir,
+    log:
+        f"{ELOGS}/tables/overview.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "l2l overview --tables {input.tables:q} --stats {input.stats:q} --spec-json {params.spec:q} "
+        "--suite {params.suite:q} --protocol {params.protocol:q} --seeds {params.seeds:q} "
+        "--out-dir {params.out_dir:q} --log-mlflow {params.uri:q} {wildcards.experiment:q} "
+        "--artifacts {input.attributes:q} > {log:q} 2>&1"
+
+
 rule macs:
     input:
         meta=f"{DATASET_DIR}/meta.yaml",
@@ -112,6 +162,11 @@ rule paper:
 rule ablations:
     input:
         ablation_targets,
+
+
+rule field:
+    input:
+        field_targets,
 
 
 for _table in config["tables"]:

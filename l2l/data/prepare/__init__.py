@@ -10,13 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from l2l.data.prepare import clothing, custom_csv, lfwa, pa100k
+from l2l.data.prepare import celeba, clothing, custom_csv, lfwa, pa100k, peta, rap, zeroshot
 from l2l.data.prepare.common import SOURCE_DIR, staging
 from l2l.data.prepare.download import redact_url
 from l2l.errors import UserError
 
-MODULES = {"lfwa": lfwa, "pa100k": pa100k, "clothing": clothing, "csv": custom_csv}
+MODULES = {"lfwa": lfwa, "pa100k": pa100k, "clothing": clothing, "csv": custom_csv,
+           # the field's benchmarks (issue 25): pedestrian sets as Rethinking_of_PAR reads them, and CelebA
+           "peta": peta, "rapv1": rap.RAPV1, "rapv2": rap.RAPV2, "petazs": zeroshot.PETAZS, "rapzs": zeroshot.RAPZS,
+           "celeba": celeba}
 KINDS = tuple(MODULES)
+# options only the field's preparers read (l2l.data.prepare.pedestrian); elsewhere they would be silently ignored
+FIELD_OPTIONS = {"attributes": ("peta", "rapv1", "rapv2", "petazs", "rapzs", "celeba"),
+                 "partition": ("peta", "rapv1", "rapv2", "petazs", "rapzs", "celeba"),
+                 "uncertain": ("peta", "rapv1", "rapv2", "petazs", "rapzs")}
 
 
 def contents(kind: str) -> str:
@@ -30,6 +37,10 @@ def prepare(kind: str, source: str | Path, out: str | Path, seed: int = 0, log: 
     if kind not in MODULES:
         raise UserError(f"unknown dataset kind '{kind}'; choose one of {', '.join(KINDS)}")
     options = {k: v for k, v in options.items() if v is not None}
+    wrong = [k for k, kinds in FIELD_OPTIONS.items() if k in options and kind not in kinds]
+    if wrong:
+        raise UserError(f"--{wrong[0]} does not apply to {kind}; it is an option of "
+                        f"{', '.join(FIELD_OPTIONS[wrong[0]])} only: leave it out")
     refuse_overlap(source, out)
     if extra_source and extra_source.get("url"):
         extra_source = {**extra_source, "url": redact_url(extra_source["url"])}  # meta.yaml → MLflow tag
