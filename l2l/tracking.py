@@ -300,6 +300,9 @@ class Tracker:
             import mlflow
             import pandas as pd
 
+            # MLflow re-reads the logged files to validate the input example with a tqdm bar per call:
+            # carriage returns in a job log (tests/test_progress.py); a value the user set wins
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             with tempfile.TemporaryDirectory() as tmp, _tracking_uri(self.uri):
                 folder = Path(tmp) / "run"  # only what a prediction needs, no resume.ckpt
                 folder.mkdir()

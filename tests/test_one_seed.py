@@ -48,7 +48,8 @@ def test_reproduction_summary_says_no_spread_for_one_seed(tmp_path):
     assert pd.isna(cells.set_index("cell").loc["FC Head", "inside_2std"])  # no paper number: nothing to judge
     md = to_markdown(cells, checks, "paper", "official")
     row = next(line for line in md.splitlines() if line.startswith("| table8 | Label2Label"))
-    assert row.endswith(f"| {NO_SPREAD} |") and "**no**" not in row and "± 0.00" not in row, row
+    assert f"| {NO_SPREAD} |" in row and "**no**" not in row and "± 0.00" not in row, row
+    assert row.endswith("| n = 1 too small to tell (needs 3 seeds) |"), row  # the bootstrap verdict (docs/zoo.md)
     assert "1 with one seed (no spread to compare with)" in md
     page = to_html(cells, checks, "paper", "official")
     assert NO_SPREAD in page and ">no<" not in page

@@ -29,7 +29,8 @@ def test_readme_own_data_route_leaves_the_demo_untouched(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
                           str(tmp_path), "--cores", "2", "all", "--configfile", "my.yaml",
-                          "--config", "seeds=[0]", "methods=[fc_head]"],  # one run keeps the test short
+                          "--config", "seeds=[0]", "methods=[fc_head]",  # one run keeps the test short
+                          "log_models=false", "system_metrics=false"],  # tests/test_tracking_cells.py has those
                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in demo.rglob("*")} == before  # nothing added or rewritten

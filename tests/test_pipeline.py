@@ -33,6 +33,8 @@ def _config(tmp_path, **extra):
         "seeds": [0, 1],
         "model": {"ffn_dim": 32},
         "train": {"epochs": 1, "batch_size": 32},
+        # logged models and system metrics: tests/test_tracking_cells.py and the browser test (long tier)
+        "log_models": False, "system_metrics": False,
         **extra,
     }
     path = tmp_path / "config.yaml"

@@ -125,7 +125,8 @@ def test_pretrained_train_job_loads_the_fetched_file_offline(http_mirror, mirror
         "experiment": "pretrained", "weights_mirror": http_mirror, "backbones": ["resnet18"], "methods": ["fc_head"],
         "seeds": [0], "datasets": {"embedded": {"source": "embedded",
                                                 "embedded": {"n_train": 32, "n_val": 16, "n_test": 16, "image_size": 32}}},
-        "model": {"pretrained": True, "weights": "torchvision_v1"}, "train": {"epochs": 1, "batch_size": 16}}))
+        "model": {"pretrained": True, "weights": "torchvision_v1"}, "train": {"epochs": 1, "batch_size": 16},
+        "log_models": False, "system_metrics": False}))  # tests/test_tracking_cells.py has those
     res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(tmp_path),
                           "--configfile", str(config), "--cores", "1", "all"], capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
