@@ -408,23 +408,6 @@ def ensure_experiment(uri: str, name: str) -> str:
     return tracker._call(lambda: get_or_create_experiment(tracker.client, name, uri))
 
 
-def list_runs(uri: str, experiment: str, parents: bool = False) -> list[Any]:
-    """Every run of an experiment (all pages), for tests and aggregation checks; the cells' parent runs
-    only with ``parents`` (they hold aggregates, not a training)."""
-    tracker = Tracker(uri, "", "")
-    exp = tracker._call(lambda: tracker.client.get_experiment_by_name(experiment))
-    if exp is None:
-        return []
-    runs, token = [], None
-    while True:
-        page = tracker._call(lambda: tracker.client.search_runs([exp.experiment_id], max_results=1000,
-                                                                page_token=token))
-        runs.extend(r for r in page if parents or r.data.tags.get(ROLE_TAG) != "parent")
-        token = page.token
-        if not token:
-            return runs
-
-
 def update_parents(uri: str, cells: list[tuple[list[str], dict[str, float], dict[str, str]]]) -> int:
     """Log each cell's aggregate onto its parent run: ``(child run ids, metrics, tags)`` per cell, the
     parent found through the children's ``mlflow.parentRunId``. Returns how many parents were updated

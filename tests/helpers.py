@@ -24,3 +24,23 @@ def run_config(dataset: Path | str, tmp_path: Path, experiment: str, method: str
 def leftovers(parent: Path) -> list[str]:
     """What a failed preparer left in ``parent`` (its staging ``.out*`` folders or ``out``): must be nothing."""
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(".out") or p.name == "out")
+
+
+def list_runs(uri: str, experiment: str, parents: bool = False) -> list[Any]:
+    """Every run of an MLflow experiment (all pages); the cells' parent runs only with ``parents`` (they hold
+    aggregates, not a training). Reads a finished store: no lock, no retry."""
+    from mlflow.tracking import MlflowClient
+
+    from l2l.tracking import ROLE_TAG
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    runs, token = [], None
+    while True:
+        page = client.search_runs([exp.experiment_id], max_results=1000, page_token=token)
+        runs.extend(r for r in page if parents or r.data.tags.get(ROLE_TAG) != "parent")
+        token = page.token
+        if not token:
+            return runs

@@ -6,7 +6,7 @@ from l2l.attention import attention_maps
 from l2l.cli import main
 from l2l.config import resolve
 from l2l.engine import train
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 
 @pytest.fixture(scope="module")

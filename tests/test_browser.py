@@ -22,7 +22,7 @@ import yaml
 
 from l2l.plan import Planner, TablePlanner
 from l2l.plan.experiment import load_experiment
-from l2l.tracking import list_runs
+from helpers import list_runs
 from mlflow_server import mlflow_server
 from test_pipeline import _run
 

@@ -17,7 +17,7 @@ from realformats import make_csv
 
 from l2l.cli import main
 from l2l.data.prepare import prepare
-from l2l.tracking import list_runs
+from helpers import list_runs
 from l2l.data.prepare.download import download
 from l2l.errors import UserError
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from l2l.engine import masked_bce, pa100k_weights, train
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 from helpers import run_config
 

@@ -12,7 +12,7 @@ import pytest
 
 from l2l.cli import main
 from l2l.data.format import sha256_file
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 from inprocess import l2l
 

@@ -230,7 +230,7 @@ def test_overview_puts_published_numbers_beside_ours_with_the_paired_test(tmp_pa
     for f in attributes:
         f.write_text(f"per attribute of {f.parent.name}\n")
     run_id = log_to_mlflow(f"sqlite:///{tmp_path}/mlflow.db", "field", "field", rows, [tmp_path / "ov/overview.md", *attributes])
-    from l2l.tracking import list_runs
+    from helpers import list_runs
 
     (run,) = list_runs(f"sqlite:///{tmp_path}/mlflow.db", "field")
     assert run.info.run_id == run_id and run.info.run_name == "field/overview"

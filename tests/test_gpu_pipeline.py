@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 from helpers import REPO
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from l2l.data.standins import make_csv
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 from helpers import REPO
 

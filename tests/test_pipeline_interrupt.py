@@ -20,7 +20,7 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 from helpers import REPO
 

@@ -266,7 +266,7 @@ def test_training_on_prepared_clothing_tags_the_source_checksum(tmp_path, monkey
     """A prepared real format trains as is (unknowns, groups, no val) and MLflow records the archive hash."""
     from l2l.config import resolve
     from l2l.engine import train
-    from l2l.tracking import list_runs
+    from helpers import list_runs
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     src = tmp_path / "ClothingAttributeDataset"

@@ -12,7 +12,7 @@ from l2l.data.mixup import apply_mix, draw_mix
 from l2l.engine import masked_bce, train
 from l2l.errors import UserError
 from l2l.models import create_model
-from l2l.tracking import list_runs
+from helpers import list_runs
 
 
 def test_mixup_mixes_pairs_and_keeps_unknowns_unknown():

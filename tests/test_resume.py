@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from l2l.config import resolve
 from l2l.data.embedded import generate
 from l2l.engine import train
-from l2l.tracking import Tracker, list_runs
+from l2l.tracking import Tracker
+from helpers import list_runs
 
 EPOCHS = 3
 

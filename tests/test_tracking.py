@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from l2l.tracking import Tracker, list_runs, resolve_uri
+from l2l.tracking import Tracker, resolve_uri
 
+from helpers import list_runs
 from inprocess import l2l
 from mlflow_server import mlflow_server
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from helpers import REPO, run_config
-from l2l.tracking import PARENT_TAG, ROLE_TAG, Tracker, cell_of, list_runs
+from l2l.tracking import PARENT_TAG, ROLE_TAG, Tracker, cell_of
+from helpers import list_runs
 from tests.inprocess import l2l
 
 CELL = {"dataset": "embedded", "backbone": "small_cnn", "method": "fc_head", "variant": "base", "protocol": "clean"}

@@ -16,7 +16,8 @@ import pytest
 
 from helpers import run_config
 from l2l.report.intervals import Bootstrap, mean_ci, paired_image_ci, verdict
-from l2l.tracking import ROLE_TAG, list_runs
+from l2l.tracking import ROLE_TAG
+from helpers import list_runs
 from tests.inprocess import l2l
 
 RUN = Path("results/zoo/runs/embedded/small_cnn/fc_head/base/clean/seed0")
