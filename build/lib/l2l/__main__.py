@@ -1,5 +1,0 @@
-import sys
-
-from l2l.cli import main
-
-sys.exit(main())
