@@ -344,6 +344,13 @@ def evaluate(model: torch.nn.Module, batches: Iterable, device: torch.device, da
     with ``loss_fn`` also ``loss`` (on this split, over the outputs of ``loss_weights``: for
     plateau_on=<split>_loss); ``ma_undefined_half`` is ``train.ma_undefined_half`` (l2l.metrics)."""
     probs, labels, loss = forward_split(model, batches, device, amp, loss_fn, loss_weights)
+    return split_metrics(model, probs, labels, data, loss, ma_undefined_half)
+
+
+def split_metrics(model: torch.nn.Module, probs: dict[str, np.ndarray], labels: np.ndarray,
+                  data: PreparedDataset, loss: float | None = None, ma_undefined_half: str = "skip") -> dict[str, Any]:
+    """:func:`evaluate`'s metrics from a split's forward pass already made (the test pass also gives the
+    per-image errors, :func:`write_image_errors`)."""
     out = M.compute_metrics(probs[model.prediction_key], labels, data.attributes, data.groups,
                             ma_undefined_half=ma_undefined_half)
     for key, p in probs.items():
@@ -357,12 +364,11 @@ def evaluate(model: torch.nn.Module, batches: Iterable, device: torch.device, da
 IMAGE_ERRORS = "test_image_errors.npy"  # per test image: % of its known labels wrong (paired bootstrap)
 
 
-def write_image_errors(path: Path, model: torch.nn.Module, batches: Iterable, device: torch.device,
-                       amp: bool) -> None:
-    """The selected model's error per test image (test-split order), so two methods trained on the same seeds
-    can be compared image by image (the paired bootstrap of l2l/report/intervals.py); float32, one per image."""
-    probs, labels = predict(model, batches, device, amp)
-    pred = (probs[model.prediction_key] > 0.5).astype(np.int8)
+def write_image_errors(path: Path, probs: np.ndarray, labels: np.ndarray) -> None:
+    """The selected model's error per test image (test-split order; ``probs`` of its final prediction), so two
+    methods trained on the same seeds can be compared image by image (the paired bootstrap of
+    l2l/report/intervals.py); float32, one per image."""
+    pred = (probs > 0.5).astype(np.int8)
     known = labels >= 0
     errors = 100.0 * ((pred != labels) & known).sum(1) / np.maximum(known.sum(1), 1)
 
@@ -618,10 +624,9 @@ class Trainer:
         selected: dict[str, Any] = {}
         for hook in self.hooks:  # EpochSelection puts the selected epoch's weights into the model
             selected.update(hook.before_test(self))
-        test = evaluate(self.model, self.eval_batches["test"], self.device, data, self.settings["amp"],
-                        ma_undefined_half=cfg.train.ma_undefined_half)
-        write_image_errors(self.out_dir / IMAGE_ERRORS, self.model, self.eval_batches["test"], self.device,
-                           self.settings["amp"])
+        probs, labels, _ = forward_split(self.model, self.eval_batches["test"], self.device, self.settings["amp"])
+        test = split_metrics(self.model, probs, labels, data, ma_undefined_half=cfg.train.ma_undefined_half)
+        write_image_errors(self.out_dir / IMAGE_ERRORS, probs[self.model.prediction_key], labels)
         result = {
             "test": test, **selected, "selection": cfg.train.selection,
             "epochs": cfg.train.epochs, "mlflow_run_id": tracker.run_id,
