@@ -171,6 +171,20 @@ def check_images(root: Path, images: Sequence[str], decode: bool = True, log=pri
         check_image(root / rel)  # the loader's own policy: pixel limit, one-line error naming the file
 
 
+def read_mat(path: Path) -> dict:
+    """The variables of a MATLAB v5/v7 file (scipy's loadmat); a v7.3, unreadable or wrong file is a UserError
+    naming it."""
+    from scipy.io import loadmat
+
+    try:
+        return loadmat(path)
+    except NotImplementedError as e:
+        raise UserError(f"{path}: MATLAB v7.3 (HDF5) file; save it as v7 (`save -v7`) or use the file of the "
+                        f"original release") from e
+    except Exception as e:
+        raise UserError(f"{path}: cannot be read as a MATLAB file ({e}); copy it again from the release") from e
+
+
 def carve_split(splits: np.ndarray, source: str, target: str, fraction: float, seed: int) -> np.ndarray:
     """Move a seeded ``fraction`` of the ``source`` split to ``target`` (e.g. a val split from train)."""
     splits = np.asarray(splits).astype(object)

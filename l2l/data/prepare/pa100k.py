@@ -14,7 +14,7 @@ import numpy as np
 
 from l2l.data.format import write_prepared
 from l2l.data.prepare.common import (SOURCE_DIR, check_images, file_hashes, find_first, open_source,
-                                     report_counts, require)
+                                     read_mat, report_counts, require)
 from l2l.errors import UserError
 
 NUM_ATTRIBUTES = 26
@@ -42,15 +42,7 @@ def _names(cell: np.ndarray) -> list[str]:
 
 def read_annotation(path: Path) -> tuple[list[str], dict[str, tuple[list[str], np.ndarray]]]:
     """attributes, {split: (image names, labels N×26 int8)} with every shape checked."""
-    from scipy.io import loadmat
-
-    try:
-        mat = loadmat(path)
-    except NotImplementedError as e:
-        raise UserError(f"{path}: MATLAB v7.3 (HDF5) file; save it as v7 (`save -v7`) or use the original "
-                        f"annotation.mat of the release") from e
-    except Exception as e:
-        raise UserError(f"{path}: cannot be read as a MATLAB file ({e}); download it again") from e
+    mat = read_mat(path)
     keys = ["attributes"] + [f"{s}_{k}" for s in OFFICIAL for k in ("images_name", "label")]
     missing = [k for k in keys if k not in mat]
     if missing:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from l2l.data.format import UNKNOWN, write_prepared
-from l2l.data.prepare.common import SOURCE_DIR, check_images, file_hashes, report_counts
+from l2l.data.prepare.common import SOURCE_DIR, check_images, file_hashes, read_mat, report_counts
 from l2l.errors import UserError
 
 ATTRIBUTE_SETS = ("eval", "all")
@@ -42,15 +42,7 @@ def check_options(kind: str, attributes: str, uncertain: str, partition: int, n_
 
 def load_mat(path: Path, variable: str) -> np.ndarray:
     """``variable`` of a MATLAB v5/v7 file; a v7.3, unreadable or wrong file is a UserError naming it."""
-    from scipy.io import loadmat
-
-    try:
-        mat = loadmat(path)
-    except NotImplementedError as e:
-        raise UserError(f"{path}: MATLAB v7.3 (HDF5) file; save it as v7 (`save -v7`) or use the file of the "
-                        f"original release") from e
-    except Exception as e:
-        raise UserError(f"{path}: cannot be read as a MATLAB file ({e}); copy it again from the release") from e
+    mat = read_mat(path)
     if variable not in mat:
         found = ", ".join(k for k in mat if not k.startswith("__")) or "nothing"
         raise UserError(f"{path}: no variable '{variable}' (found: {found}); is this the release's file?")
