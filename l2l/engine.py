@@ -59,7 +59,7 @@ from l2l.hooks import HookBase, default_hooks
 from l2l.io import atomic_write, write_json, write_yaml
 from l2l.models import create_model
 from l2l.progress import progress as progress_bar
-from l2l.run_files import claim_run_dir, remove_own_temporaries
+from l2l.run_files import IMAGE_ERRORS, claim_run_dir, remove_own_temporaries
 from l2l.tracking import Tracker, git_commit, resolve_uri, source_tags
 from l2l.versions import version_tags
 
@@ -359,9 +359,6 @@ def split_metrics(model: torch.nn.Module, probs: dict[str, np.ndarray], labels: 
     if loss is not None:
         out["loss"] = loss
     return out
-
-
-IMAGE_ERRORS = "test_image_errors.npy"  # per test image: % of its known labels wrong (paired bootstrap)
 
 
 def write_image_errors(path: Path, probs: np.ndarray, labels: np.ndarray) -> None:

@@ -19,8 +19,9 @@ from l2l.config import resolve
 from l2l.errors import UserError
 from l2l.io import read_yaml
 
-RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "model.pt", "resume.ckpt", "test_image_errors.npy")
-_WRITTEN_LATER = ("history.csv", "metrics.json", "model.pt", "resume.ckpt", "test_image_errors.npy")
+IMAGE_ERRORS = "test_image_errors.npy"  # per test image: % of its known labels wrong (the zoo's paired bootstrap)
+RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "model.pt", "resume.ckpt", IMAGE_ERRORS)
+_WRITTEN_LATER = ("history.csv", "metrics.json", "model.pt", "resume.ckpt", IMAGE_ERRORS)
 
 
 def remove_own_temporaries(out_dir: Path) -> None:

@@ -26,9 +26,9 @@ from l2l.metrics import METRICS
 from l2l.report.intervals import METHOD, Bootstrap, mean_ci, verdict
 from l2l.report.render import fmt, html_page, markdown_table, mean_std, method_order
 from l2l.report.run_reader import read_run
+from l2l.run_files import IMAGE_ERRORS
 
 CELL = ("dataset", "backbone", "method", "variant", "protocol")
-IMAGE_ERRORS = "test_image_errors.npy"  # written by l2l train (l2l.engine.IMAGE_ERRORS); torch-free here
 PRIMARY = "error"  # the zoo's interval and verdict: the paper's headline metric for LFWA and Clothing
 
 
